@@ -1,0 +1,11 @@
+module github.com/pocketkms/kms
+
+go 1.26.0
+
+require (
+	github.com/stretchr/testify v1.12.1
+	github.com/tink-crypto/tink-go/v2 v2.9.0
+	golang.org/x/crypto v0.59.0
+)
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -1,0 +1,89 @@
+package format
+
+import (
+	"errors"
+
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// Blob constants (docs/FORMAT.md, "Ciphertext blob").
+const (
+	blobMagic0 = 0x6B // 'k'
+	blobMagic1 = 0x6D // 'm'
+
+	// BlobVersion is the only blob format version written and read.
+	BlobVersion = 0x01
+	// AlgAES256GCM is AES-256-GCM with a 96-bit random nonce and a 128-bit tag.
+	AlgAES256GCM = 0x01
+
+	// NonceSize and TagSize are those of AlgAES256GCM.
+	NonceSize = 12
+	TagSize   = 16
+
+	// MaxKeyIDLen bounds the key ID written in a blob.
+	MaxKeyIDLen = 255
+	// MaxBlobSize is the largest blob accepted, as AWS KMS bounds CiphertextBlob.
+	MaxBlobSize = 6144
+)
+
+// ErrMalformed reports a blob that does not parse.
+var ErrMalformed = errors.New("malformed ciphertext blob")
+
+// BlobHeader is the cleartext part of a ciphertext blob.
+type BlobHeader struct {
+	KeyID      string
+	KeyVersion uint32
+	Nonce      [NonceSize]byte
+}
+
+// AppendHeader appends the encoded header to b.
+func (h *BlobHeader) AppendHeader(b []byte) ([]byte, error) {
+	if len(h.KeyID) == 0 || len(h.KeyID) > MaxKeyIDLen || h.KeyVersion == 0 {
+		return nil, ErrMalformed
+	}
+	bb := cryptobyte.NewBuilder(b)
+	bb.AddUint8(blobMagic0)
+	bb.AddUint8(blobMagic1)
+	bb.AddUint8(BlobVersion)
+	bb.AddUint8(AlgAES256GCM)
+	bb.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(h.KeyID)) })
+	bb.AddUint32(h.KeyVersion)
+	bb.AddBytes(h.Nonce[:])
+	return bb.Bytes()
+}
+
+// HeaderSize returns the encoded size of a header for a key ID of n bytes.
+func HeaderSize(n int) int { return 4 + 1 + n + 4 + NonceSize }
+
+// ParseBlob splits a blob into its header, the encoded header bytes (the
+// associated data prefix) and the AEAD ciphertext with its tag. It never
+// panics and rejects anything but one canonical encoding.
+func ParseBlob(in []byte) (h BlobHeader, header, sealed []byte, err error) {
+	if len(in) > MaxBlobSize {
+		return h, nil, nil, ErrMalformed
+	}
+	s := cryptobyte.String(in)
+	var (
+		m0, m1, v, alg uint8
+		keyID, nonce   cryptobyte.String
+	)
+	if !s.ReadUint8(&m0) || m0 != blobMagic0 ||
+		!s.ReadUint8(&m1) || m1 != blobMagic1 ||
+		!s.ReadUint8(&v) || v != BlobVersion ||
+		!s.ReadUint8(&alg) || alg != AlgAES256GCM ||
+		!s.ReadUint8LengthPrefixed(&keyID) || keyID.Empty() ||
+		!s.ReadUint32(&h.KeyVersion) || h.KeyVersion == 0 ||
+		!s.ReadBytes((*[]byte)(&nonce), NonceSize) ||
+		len(s) < TagSize {
+		return BlobHeader{}, nil, nil, ErrMalformed
+	}
+	for _, c := range keyID {
+		if c <= 0x20 || c >= 0x7F { // key IDs are printable ASCII
+			return BlobHeader{}, nil, nil, ErrMalformed
+		}
+	}
+	h.KeyID = string(keyID)
+	copy(h.Nonce[:], nonce)
+	n := len(in) - len(s)
+	return h, in[:n:n], []byte(s), nil
+}

@@ -1,0 +1,512 @@
+package kms
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pocketkms/kms/internal/keys"
+)
+
+// Clock tells the time. Every time-driven behaviour of a KeyRing reads it.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// cryptoRand reads from crypto/rand.
+type cryptoRand struct{}
+
+func (cryptoRand) Read(b []byte) (int, error) { return crand.Read(b) }
+
+// Config configures a KeyRing. Every field may be left zero; the zero Config
+// is a working ring that keeps its keys in memory.
+type Config struct {
+	// Store keeps keys and aliases. Nil means a new MemoryStore.
+	Store Store
+	// RootKey wraps key material before it reaches the Store. Nil means a
+	// random key that lives as long as the KeyRing, which only suits a
+	// MemoryStore: NewKeyRing refuses a nil RootKey with any other Store.
+	RootKey RootKey
+	// Policy authorizes operations. Nil means AllowAll.
+	Policy Policy
+	// Auditor receives one Event per operation. Nil discards events.
+	Auditor Auditor
+	// AuditRequired makes an Auditor error fail the operation.
+	AuditRequired bool
+	// Clock tells the time. Nil means the system clock.
+	Clock Clock
+	// Rand is the source of every secret and nonce the KeyRing makes. Nil
+	// means crypto/rand. (Go generates RSA and ECDSA keys from its own
+	// secure source whatever the reader.)
+	Rand io.Reader
+	// Region and Account appear in ARNs. Empty means "us-east-1" and
+	// "111122223333".
+	Region  string
+	Account string
+}
+
+// Defaults for Config.Region and Config.Account.
+const (
+	DefaultRegion  = "us-east-1"
+	DefaultAccount = "111122223333"
+)
+
+// KeyRing holds customer master keys and performs the KMS operations on
+// them. It is safe for concurrent use. Create one with NewKeyRing.
+type KeyRing struct {
+	cfg Config
+
+	mu      sync.Mutex // serializes every change to keys and aliases
+	keys    sync.Map   // key ID → *keyEntry; entries are immutable
+	aliases sync.Map   // alias name → key ID
+
+	reqPrefix string
+	reqSeq    atomic.Uint64
+}
+
+// keyEntry is an immutable view of a key: its record and parsed versions.
+type keyEntry struct {
+	rec  *KeyRecord
+	info specInfo
+	arn  string
+	// vers[i] is version i+1; nil where the material is absent.
+	vers []*keys.Key
+}
+
+// primary returns the primary version's key, or nil.
+func (e *keyEntry) primary() *keys.Key { return e.version(e.rec.Primary) }
+
+func (e *keyEntry) version(v uint32) *keys.Key {
+	if v == 0 || int(v) > len(e.vers) {
+		return nil
+	}
+	return e.vers[v-1]
+}
+
+// NewKeyRing returns a KeyRing configured by cfg. The Config is copied;
+// later changes to it have no effect.
+func NewKeyRing(cfg Config) (*KeyRing, error) {
+	if cfg.Rand == nil {
+		cfg.Rand = cryptoRand{}
+	}
+	if cfg.Store == nil {
+		cfg.Store = NewMemoryStore()
+	}
+	if cfg.RootKey == nil {
+		if _, ok := cfg.Store.(*MemoryStore); !ok {
+			return nil, fmt.Errorf("%w: a Store other than MemoryStore needs a RootKey", ErrInvalidArgument)
+		}
+		var k [32]byte
+		if _, err := io.ReadFull(cryptoRand{}, k[:]); err != nil {
+			return nil, errors.New("kms: reading random root key failed")
+		}
+		rk, err := NewAESRootKey(k[:], cfg.Rand)
+		clear(k[:])
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootKey = rk
+	}
+	if cfg.Policy == nil {
+		cfg.Policy = AllowAll{}
+	}
+	if cfg.Auditor == nil {
+		cfg.Auditor = nopAuditor{}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	if cfg.Account == "" {
+		cfg.Account = DefaultAccount
+	}
+	if !validARNPart(cfg.Region) || !validARNPart(cfg.Account) {
+		return nil, fmt.Errorf("%w: Region and Account must be ARN-safe", ErrInvalidArgument)
+	}
+	var p [6]byte
+	if _, err := io.ReadFull(cryptoRand{}, p[:]); err != nil {
+		return nil, errors.New("kms: reading random request ID prefix failed")
+	}
+	return &KeyRing{cfg: cfg, reqPrefix: hex.EncodeToString(p[:])}, nil
+}
+
+func validARNPart(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Format prints the ring's region and account, never its keys.
+func (r *KeyRing) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "kms.KeyRing(%s:%s)", r.cfg.Region, r.cfg.Account)
+}
+
+// Region returns the region in the ring's ARNs.
+func (r *KeyRing) Region() string { return r.cfg.Region }
+
+// Account returns the account in the ring's ARNs.
+func (r *KeyRing) Account() string { return r.cfg.Account }
+
+// KeyARN returns the ARN of the key with the given ID.
+func (r *KeyRing) KeyARN(keyID string) string {
+	return "arn:aws:kms:" + r.cfg.Region + ":" + r.cfg.Account + ":key/" + keyID
+}
+
+// AliasARN returns the ARN of an alias ("alias/<name>").
+func (r *KeyRing) AliasARN(alias string) string {
+	return "arn:aws:kms:" + r.cfg.Region + ":" + r.cfg.Account + ":" + alias
+}
+
+func (r *KeyRing) now() time.Time { return r.cfg.Clock.Now().UTC() }
+
+// call carries one operation through the gate and into its audit event.
+type call struct {
+	r     *KeyRing
+	ctx   context.Context
+	ev    Event
+	alias string // the alias the key was named by, if any
+	name  string // the key as the caller named it
+}
+
+func (r *KeyRing) begin(ctx context.Context, op Op) call {
+	p, _ := PrincipalFrom(ctx)
+	var b [24]byte
+	n := copy(b[:], r.reqPrefix)
+	b[n] = '-'
+	id := string(hex.AppendEncode(b[:n+1], binary.BigEndian.AppendUint64(nil, r.reqSeq.Add(1))))
+	return call{r: r, ctx: ctx, ev: Event{Time: r.now(), RequestID: id, Principal: p, Op: op}}
+}
+
+// key records the resolved key in the event.
+func (c *call) key(e *keyEntry) {
+	c.ev.KeyID, c.ev.KeyARN = e.rec.KeyID, e.arn
+}
+
+// authorize asks the Policy. Its error is wrapped to match ErrAccessDenied.
+func (c *call) authorize(op Op, e *keyEntry, ec EncryptionContext, alg string) error {
+	req := Request{Op: op, Principal: c.ev.Principal, EncryptionContext: ec, Algorithm: alg, RequestAlias: c.alias}
+	if e != nil {
+		req.KeyID, req.KeyARN = e.rec.KeyID, e.arn
+		req.KeySpec, req.KeyUsage, req.KeyOrigin = e.rec.Spec, e.rec.Usage, e.rec.Origin
+	}
+	if err := c.r.cfg.Policy.Authorize(c.ctx, req); err != nil {
+		c.ev.Outcome = OutcomeDenied
+		if errors.Is(err, ErrAccessDenied) {
+			return err
+		}
+		return &deniedError{err}
+	}
+	return nil
+}
+
+type deniedError struct{ reason error }
+
+func (e *deniedError) Error() string   { return ErrAccessDenied.Error() + ": " + e.reason.Error() }
+func (e *deniedError) Unwrap() []error { return []error{ErrAccessDenied, e.reason} }
+
+// end audits the operation and returns the error to give the caller: nil,
+// or an *Error. With AuditRequired, an audit failure turns success into
+// ErrAuditFailed, so that no result is released.
+func (c *call) end(err error) error {
+	if err != nil {
+		if c.ev.Outcome == "" {
+			c.ev.Outcome = OutcomeFailed
+		}
+		var ke *Error
+		if !errors.As(err, &ke) {
+			id := c.ev.KeyID
+			if id == "" {
+				id = c.name
+			}
+			err = &Error{Op: c.ev.Op, KeyID: id, Err: err}
+		}
+		c.ev.Err, c.ev.ErrorCode = err, ErrorCode(err)
+	} else {
+		c.ev.Outcome = OutcomeAllowed
+	}
+	if aerr := c.r.cfg.Auditor.Audit(context.WithoutCancel(c.ctx), c.ev); aerr != nil && c.r.cfg.AuditRequired {
+		if err == nil {
+			return &Error{Op: c.ev.Op, KeyID: c.ev.KeyID, Err: ErrAuditFailed}
+		}
+	}
+	return err
+}
+
+// resolve finds the key a caller names by ID, ARN, alias or alias ARN.
+func (r *KeyRing) resolve(ctx context.Context, c *call, name string) (*keyEntry, error) {
+	if name == "" {
+		return nil, fmt.Errorf("%w: no key named", ErrInvalidArgument)
+	}
+	if len(name) > 2048 || !printable(name) {
+		return nil, fmt.Errorf("%w: key name is not valid", ErrInvalidArgument)
+	}
+	if c.name == "" {
+		c.name = name
+	}
+	id := name
+	if rest, ok := strings.CutPrefix(name, "arn:"); ok {
+		prefix := "aws:kms:" + r.cfg.Region + ":" + r.cfg.Account + ":"
+		res, ok := strings.CutPrefix(rest, prefix)
+		if !ok {
+			return nil, ErrNotFound
+		}
+		if kid, ok := strings.CutPrefix(res, "key/"); ok {
+			id = kid
+		} else if strings.HasPrefix(res, "alias/") {
+			id = res
+		} else {
+			return nil, ErrNotFound
+		}
+	}
+	if strings.HasPrefix(id, "alias/") {
+		c.alias = id
+		target, err := r.aliasTarget(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		id = target
+	}
+	return r.load(ctx, id)
+}
+
+func (r *KeyRing) aliasTarget(ctx context.Context, alias string) (string, error) {
+	if v, ok := r.aliases.Load(alias); ok {
+		return v.(string), nil
+	}
+	a, err := r.cfg.Store.GetAlias(ctx, alias)
+	if err != nil {
+		return "", storeErr(err)
+	}
+	r.aliases.Store(alias, a.TargetKeyID)
+	return a.TargetKeyID, nil
+}
+
+// load returns the entry of a key by ID, reading the Store on a miss.
+func (r *KeyRing) load(ctx context.Context, id string) (*keyEntry, error) {
+	if v, ok := r.keys.Load(id); ok {
+		return v.(*keyEntry), nil
+	}
+	rec, err := r.cfg.Store.GetKey(ctx, id)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	e, err := r.build(ctx, rec, nil)
+	if err != nil {
+		return nil, err
+	}
+	v, _ := r.keys.LoadOrStore(id, e)
+	return v.(*keyEntry), nil
+}
+
+// storeErr keeps sentinel errors from a Store and hides the rest behind a
+// generic message that cannot echo stored bytes.
+func storeErr(err error) error {
+	for _, s := range []error{ErrNotFound, ErrAlreadyExists, ErrConflict} {
+		if errors.Is(err, s) {
+			return s
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("kms: store: %w", err)
+}
+
+// versionAD is the associated data binding wrapped material to its key and
+// version: "pocketkms/v1/material" || 0x00 || key ID || 0x00 || uint32 version.
+func versionAD(keyID string, v uint32) []byte {
+	b := make([]byte, 0, 32+len(keyID))
+	b = append(b, "pocketkms/v1/material"...)
+	b = append(b, 0)
+	b = append(b, keyID...)
+	b = append(b, 0)
+	return binary.BigEndian.AppendUint32(b, v)
+}
+
+// build parses a record into an entry, reusing prev's parsed versions whose
+// wrapped material is unchanged.
+func (r *KeyRing) build(ctx context.Context, rec *KeyRecord, prev *keyEntry) (*keyEntry, error) {
+	info, ok := specs[rec.Spec]
+	if !ok {
+		return nil, fmt.Errorf("kms: stored key %s has unknown spec", rec.KeyID)
+	}
+	e := &keyEntry{rec: rec, info: info, arn: r.KeyARN(rec.KeyID)}
+	for _, v := range rec.Versions {
+		if v.Version == 0 || v.Version > 1<<20 {
+			return nil, fmt.Errorf("kms: stored key %s has invalid version", rec.KeyID)
+		}
+		for len(e.vers) < int(v.Version) {
+			e.vers = append(e.vers, nil)
+		}
+		if prev != nil {
+			if i := int(v.Version) - 1; i < len(prev.rec.Versions) && i < len(prev.vers) &&
+				prev.vers[i] != nil && bytes.Equal(prev.recVersion(v.Version), v.Wrapped) {
+				e.vers[i] = prev.vers[i]
+				continue
+			}
+		}
+		if len(v.Wrapped) == 0 {
+			continue
+		}
+		k, err := r.unwrapVersion(ctx, rec, v)
+		if err != nil {
+			return nil, err
+		}
+		e.vers[v.Version-1] = k
+	}
+	return e, nil
+}
+
+func (e *keyEntry) recVersion(v uint32) []byte {
+	for _, vr := range e.rec.Versions {
+		if vr.Version == v {
+			return vr.Wrapped
+		}
+	}
+	return nil
+}
+
+func (r *KeyRing) unwrapVersion(ctx context.Context, rec *KeyRecord, v VersionRecord) (*keys.Key, error) {
+	raw, err := r.cfg.RootKey.Unwrap(ctx, v.Wrapped, versionAD(rec.KeyID, v.Version))
+	if err != nil {
+		return nil, fmt.Errorf("kms: key %s version %d: root key could not unwrap its material", rec.KeyID, v.Version)
+	}
+	defer clear(raw)
+	k, err := keys.Parse(specs[rec.Spec].typ, raw)
+	if err != nil {
+		return nil, fmt.Errorf("kms: key %s version %d: stored material does not parse", rec.KeyID, v.Version)
+	}
+	return k, nil
+}
+
+// wrapVersion wraps fresh material as version v of key id and parses it.
+func (r *KeyRing) wrapVersion(ctx context.Context, rec *KeyRecord, v uint32, raw []byte) (VersionRecord, error) {
+	k, err := keys.Parse(specs[rec.Spec].typ, raw)
+	if err != nil {
+		return VersionRecord{}, ErrIncorrectKeyMaterial
+	}
+	w, err := r.cfg.RootKey.Wrap(ctx, raw, versionAD(rec.KeyID, v))
+	if err != nil {
+		return VersionRecord{}, fmt.Errorf("kms: root key could not wrap key material: %w", err)
+	}
+	vr := VersionRecord{Version: v, CreatedAt: r.now(), Wrapped: w, VerifyOnly: k.VerifyOnly}
+	if k.Type.Kind == keys.RSA || k.Type.Kind == keys.EC || k.Type.Kind == keys.Ed25519 {
+		vr.PublicKey = k.PublicDER()
+	}
+	return vr, nil
+}
+
+// update applies mutate to a copy of the key's record under the write lock,
+// saves it and publishes the new entry. On a conflict with another writer
+// of the same Store it reloads the record and tries again.
+func (r *KeyRing) update(ctx context.Context, id string, mutate func(rec *KeyRecord) error) (*keyEntry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur, err := r.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		rec := cur.rec.clone()
+		if err := mutate(rec); err != nil {
+			return nil, err
+		}
+		err := r.cfg.Store.PutKey(ctx, rec)
+		if errors.Is(err, ErrConflict) && attempt < 3 {
+			fresh, gerr := r.cfg.Store.GetKey(ctx, id)
+			if gerr != nil {
+				return nil, storeErr(gerr)
+			}
+			if cur, err = r.build(ctx, fresh, cur); err != nil {
+				return nil, err
+			}
+			r.keys.Store(id, cur)
+			continue
+		}
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		rec.Revision++
+		next, err := r.build(ctx, rec, cur)
+		if err != nil {
+			return nil, err
+		}
+		r.keys.Store(id, next)
+		return next, nil
+	}
+}
+
+// usable reports whether a key's state allows cryptographic use.
+func (r *KeyRing) usable(e *keyEntry) error {
+	switch e.rec.State {
+	case KeyStateEnabled:
+		if e.rec.ExpirationModel == KeyMaterialExpires && !r.now().Before(e.rec.ValidTo) {
+			return fmt.Errorf("%w (imported material expired)", ErrPendingImport)
+		}
+		return nil
+	case KeyStateDisabled:
+		return ErrDisabled
+	case KeyStatePendingDeletion:
+		return ErrPendingDeletion
+	case KeyStatePendingImport:
+		return ErrPendingImport
+	}
+	return ErrInvalidState
+}
+
+// needUsage checks a key's usage.
+func needUsage(e *keyEntry, u KeyUsage) error {
+	if e.rec.Usage != u {
+		return fmt.Errorf("%w: key usage is %s, not %s", ErrInvalidUsage, e.rec.Usage, u)
+	}
+	return nil
+}
+
+// newKeyID returns a random version 4 UUID.
+func (r *KeyRing) newKeyID() (string, error) {
+	var u [16]byte
+	if _, err := io.ReadFull(r.cfg.Rand, u[:]); err != nil {
+		return "", errors.New("kms: reading random key ID failed")
+	}
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:]), nil
+}
+
+// printable reports whether s is printable ASCII without spaces.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
