@@ -40,8 +40,9 @@ func (r *KeyRing) RotateKeyOnDemand(ctx context.Context, keyID string) (uint32, 
 		defer clear(raw)
 		var v uint32
 		next, err := r.update(ctx, e.rec.KeyID, func(rec *KeyRecord) error {
-			if rec.State != KeyStateEnabled {
-				return ErrInvalidState
+			// The state may have changed since the check above.
+			if err := refuseStates(rec, KeyStateDisabled, KeyStatePendingDeletion, KeyStatePendingImport); err != nil {
+				return err
 			}
 			v = uint32(len(rec.Versions)) + 1
 			vr, err := r.wrapVersion(ctx, rec, v, raw)
