@@ -22,7 +22,7 @@ const (
 type SignInput struct {
 	// KeyID names a SIGN_VERIFY key.
 	KeyID string
-	// Message is the message (RAW, at most 4,096 bytes) or its digest
+	// Message is the message (RAW, 1 to 4,096 bytes) or its digest
 	// (DIGEST, exactly the length of the algorithm's hash).
 	Message []byte
 	// MessageType defaults to RAW.
@@ -52,8 +52,8 @@ func signPrep(e *keyEntry, alg SigningAlgorithm, mt MessageType, msg []byte) (si
 	si := signing[alg]
 	switch mt {
 	case MessageRaw, "":
-		if len(msg) > MaxSignMessageSize {
-			return si, nil, fmt.Errorf("%w: Message must be at most %d bytes", ErrInvalidArgument, MaxSignMessageSize)
+		if len(msg) == 0 || len(msg) > MaxSignMessageSize {
+			return si, nil, fmt.Errorf("%w: Message must be 1 to %d bytes", ErrInvalidArgument, MaxSignMessageSize)
 		}
 		if si.scheme == keys.PureEd25519 {
 			return si, msg, nil

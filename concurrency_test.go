@@ -22,7 +22,7 @@ import (
 func TestConcurrentUseWhileRotating(t *testing.T) {
 	ctx := context.Background()
 	r := kmstest.New(t)
-	steady := r.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt) // rotated, never disabled
+	steady := r.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt)  // rotated, never disabled
 	toggled := r.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt) // rotated, disabled and enabled
 	require.NoError(t, r.CreateAlias(ctx, "alias/steady", steady.KeyID))
 

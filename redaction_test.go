@@ -34,7 +34,7 @@ func (s secrets) leak(text string) string {
 			string(b),
 			hex.EncodeToString(b), strings.ToUpper(hex.EncodeToString(b)),
 			base64.StdEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b),
-			strings.Join(dec[:min(6, len(dec))], " "),     // %v of a []byte
+			strings.Join(dec[:min(6, len(dec))], " "),      // %v of a []byte
 			strings.Join(goHex[:min(6, len(goHex))], ", "), // %#v of a []byte
 			fmt.Sprintf("%q", b)[1 : 1+min(12, len(fmt.Sprintf("%q", b))-2)],
 		} {
@@ -89,7 +89,9 @@ func TestNoKeyMaterialInOutput(t *testing.T) {
 	require.NoError(t, err)
 	ecDER, err := x509.MarshalPKCS8PrivateKey(ecKey)
 	require.NoError(t, err)
-	sec := secrets{rootBytes, symMaterial, hmacMaterial, ecKey.D.Bytes(), ecDER[len(ecDER)-40:]}
+	ecScalar, err := ecKey.Bytes()
+	require.NoError(t, err)
+	sec := secrets{rootBytes, symMaterial, hmacMaterial, ecScalar, ecDER[len(ecDER)-40:]}
 
 	kt := kmstest.New(t)
 	sym := importInto(t, ring, kms.SymmetricDefault, kms.EncryptDecrypt, symMaterial)
@@ -112,7 +114,9 @@ func TestNoKeyMaterialInOutput(t *testing.T) {
 	require.NoError(t, err)
 	pairKey, err := x509.ParsePKCS8PrivateKey(pair.PrivateKeyPlaintext)
 	require.NoError(t, err)
-	sec = append(sec, pairKey.(*ecdsa.PrivateKey).D.Bytes())
+	pairScalar, err := pairKey.(*ecdsa.PrivateKey).Bytes()
+	require.NoError(t, err)
+	sec = append(sec, pairScalar)
 	peer, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	peerDER, err := x509.MarshalPKIXPublicKey(&peer.PublicKey)

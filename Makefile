@@ -1,0 +1,38 @@
+# The project's commands. `make test` is what CI runs (.ci/run).
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+GOBIN := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: run test check vet staticcheck fmt-check race bench fuzz
+
+# run is the main job on the embedded default: an in-memory KeyRing.
+run:
+	$(GO) run ./examples/quickstart
+
+# test runs every check and the whole suite under the race detector.
+test: fmt-check vet staticcheck race
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GOBIN)/staticcheck ./...
+
+race:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# bench runs the benchmarks beside their peers and prints the ratios.
+bench:
+	bash bench/run.sh
+
+# fuzz runs each fuzz target for FUZZTIME (their seed corpora run in `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBlob$$' -fuzztime $(FUZZTIME) ./internal/format/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseContext$$' -fuzztime $(FUZZTIME) ./internal/format/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME) .

@@ -1,0 +1,109 @@
+package kms_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/pocketkms/kms"
+)
+
+func Example() {
+	ctx := context.Background()
+	ring, err := kms.NewKeyRing(kms.Config{}) // in memory; real programs set Store and RootKey
+	if err != nil {
+		log.Fatal(err)
+	}
+	key, err := ring.CreateKey(ctx, kms.CreateKeyInput{Description: "orders"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := ring.CreateAlias(ctx, "alias/orders", key.KeyID); err != nil {
+		log.Fatal(err)
+	}
+	ec := kms.EncryptionContext{"order": "17"}
+	enc, err := ring.Encrypt(ctx, kms.EncryptInput{KeyID: "alias/orders", Plaintext: []byte("card 4242"), EncryptionContext: ec})
+	if err != nil {
+		log.Fatal(err)
+	}
+	dec, err := ring.Decrypt(ctx, kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ec})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(dec.Plaintext))
+	fmt.Println(dec.Plaintext, dec.KeyVersion) // fmt never prints a Secret
+	// Output:
+	// card 4242
+	// [redacted] 1
+}
+
+func ExampleKeyRing_Decrypt_wrongContext() {
+	ctx := context.Background()
+	ring, _ := kms.NewKeyRing(kms.Config{})
+	key, _ := ring.CreateKey(ctx, kms.CreateKeyInput{})
+	enc, _ := ring.Encrypt(ctx, kms.EncryptInput{KeyID: key.KeyID, Plaintext: []byte("secret"), EncryptionContext: kms.EncryptionContext{"tenant": "a"}})
+
+	_, err := ring.Decrypt(ctx, kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: kms.EncryptionContext{"tenant": "b"}})
+	fmt.Println(errors.Is(err, kms.ErrInvalidCiphertext), kms.ErrorCode(err))
+	// Output: true InvalidCiphertextException
+}
+
+func ExampleKeyRing_RotateKeyOnDemand() {
+	ctx := context.Background()
+	ring, _ := kms.NewKeyRing(kms.Config{})
+	key, _ := ring.CreateKey(ctx, kms.CreateKeyInput{})
+	old, _ := ring.Encrypt(ctx, kms.EncryptInput{KeyID: key.KeyID, Plaintext: []byte("written before rotation")})
+
+	v, err := ring.RotateKeyOnDemand(ctx, key.KeyID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fresh, _ := ring.Encrypt(ctx, kms.EncryptInput{KeyID: key.KeyID, Plaintext: []byte("written after")})
+	dec, _ := ring.Decrypt(ctx, kms.DecryptInput{CiphertextBlob: old.CiphertextBlob})
+	fmt.Println("primary version:", v)
+	fmt.Println("old blob: version", old.KeyVersion, "still opens:", string(dec.Plaintext))
+	fmt.Println("new blob: version", fresh.KeyVersion)
+	// Output:
+	// primary version: 2
+	// old blob: version 1 still opens: written before rotation
+	// new blob: version 2
+}
+
+func ExampleKeyRing_GenerateDataKey() {
+	ctx := context.Background()
+	ring, _ := kms.NewKeyRing(kms.Config{})
+	key, _ := ring.CreateKey(ctx, kms.CreateKeyInput{})
+	ec := kms.EncryptionContext{"bucket": "invoices"}
+
+	dk, err := ring.GenerateDataKey(ctx, kms.GenerateDataKeyInput{KeyID: key.KeyID, KeySpec: kms.AES256, EncryptionContext: ec})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer clear(dk.Plaintext)
+	// Encrypt locally with dk.Plaintext; store dk.CiphertextBlob beside the data.
+	again, _ := ring.Decrypt(ctx, kms.DecryptInput{CiphertextBlob: dk.CiphertextBlob, EncryptionContext: ec})
+	fmt.Println(len(dk.Plaintext), string(again.Plaintext) == string(dk.Plaintext))
+	// Output: 32 true
+}
+
+func ExampleKeyRing_Sign() {
+	ctx := context.Background()
+	ring, _ := kms.NewKeyRing(kms.Config{})
+	key, _ := ring.CreateKey(ctx, kms.CreateKeyInput{KeySpec: kms.ECCNISTP256, KeyUsage: kms.SignVerify})
+	msg := []byte("release v1.2.3")
+
+	sig, err := ring.Sign(ctx, kms.SignInput{KeyID: key.KeyID, Message: msg, SigningAlgorithm: kms.ECDSASHA256})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Anyone verifies with the public key and the standard library alone.
+	pk, _ := ring.GetPublicKey(ctx, kms.GetPublicKeyInput{KeyID: key.KeyID})
+	pub, _ := x509.ParsePKIXPublicKey(pk.PublicKey)
+	digest := sha256.Sum256(msg)
+	fmt.Println(ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), digest[:], sig.Signature))
+	// Output: true
+}
