@@ -188,10 +188,14 @@ type call struct {
 
 func (r *KeyRing) begin(ctx context.Context, op Op) call {
 	p, _ := PrincipalFrom(ctx)
-	var b [24]byte
+	// A request ID is the ring's random prefix and a sequence number.
+	var b [32]byte
+	var seq [8]byte
 	n := copy(b[:], r.reqPrefix)
 	b[n] = '-'
-	id := string(hex.AppendEncode(b[:n+1], binary.BigEndian.AppendUint64(nil, r.reqSeq.Add(1))))
+	binary.BigEndian.PutUint64(seq[:], r.reqSeq.Add(1))
+	hex.Encode(b[n+1:], seq[:])
+	id := string(b[:n+1+2*len(seq)])
 	return call{r: r, ctx: ctx, ev: Event{Time: r.now(), RequestID: id, Principal: p, Op: op}}
 }
 

@@ -65,6 +65,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -295,10 +296,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	msg := strings.TrimPrefix(e.Err.Error(), "kms: ")
 	if e.KeyID == "" {
-		return fmt.Sprintf("kms: %s: %v", e.Op, e.Err)
+		return fmt.Sprintf("kms: %s: %s", e.Op, msg)
 	}
-	return fmt.Sprintf("kms: %s %s: %v", e.Op, e.KeyID, e.Err)
+	return fmt.Sprintf("kms: %s %s: %s", e.Op, e.KeyID, msg)
 }
 
 // Unwrap returns the wrapped sentinel.
