@@ -108,26 +108,32 @@ func (r *KeyRing) checkEncryption(e *keyEntry, alg EncryptionAlgorithm, ec Encry
 	return alg, nil
 }
 
-// seal makes a ciphertext blob of pt under the key's primary version.
+// seal makes a ciphertext blob of pt under the key's primary version. The
+// blob and the associated data share one allocation: the blob is returned
+// with its capacity cut, so that appends by the caller cannot reach the
+// associated data behind it.
 func (r *KeyRing) seal(e *keyEntry, pt []byte, ec EncryptionContext) ([]byte, error) {
 	k := e.primary()
 	if k == nil {
 		return nil, ErrPendingImport
 	}
 	h := format.BlobHeader{KeyID: e.rec.KeyID, KeyVersion: e.rec.Primary}
-	if _, err := io.ReadFull(r.cfg.Rand, h.Nonce[:]); err != nil {
-		return nil, fmt.Errorf("kms: reading random nonce failed")
-	}
 	hs := format.HeaderSize(len(h.KeyID))
-	buf, err := h.AppendHeader(make([]byte, 0, hs+len(pt)+format.TagSize))
+	n := hs + len(pt) + format.TagSize
+	buf := make([]byte, 0, n+hs+format.ContextSize(ec))
+	blob, err := h.AppendHeader(buf)
 	if err != nil {
 		return nil, fmt.Errorf("%w: key ID does not fit a ciphertext blob", ErrInvalidArgument)
 	}
-	aad, err := format.AppendContext(append(make([]byte, 0, hs+64), buf...), ec)
+	nonce := blob[hs-format.NonceSize : hs]
+	if _, err := io.ReadFull(r.cfg.Rand, nonce); err != nil {
+		return nil, fmt.Errorf("kms: reading random nonce failed")
+	}
+	aad, err := format.AppendContext(append(buf[n:n], blob...), ec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
-	return k.AEAD().Seal(buf, h.Nonce[:], pt, aad), nil
+	return k.AEAD().Seal(blob, nonce, pt, aad)[:n:n], nil
 }
 
 func (r *KeyRing) encryptOAEP(e *keyEntry, alg EncryptionAlgorithm, pt []byte) ([]byte, error) {
@@ -289,11 +295,15 @@ func (r *KeyRing) open(ctx context.Context, c *call, op Op, a decryptArgs) (*Dec
 	if k == nil {
 		return nil, fmt.Errorf("%w: key has no version %d", ErrInvalidCiphertext, h.KeyVersion)
 	}
-	aad, err := format.AppendContext(append(make([]byte, 0, len(header)+64), header...), a.ec)
+	// The plaintext and the associated data share one allocation; the
+	// plaintext's capacity is cut so that appends cannot reach the rest.
+	n := len(sealed) - format.TagSize
+	buf := make([]byte, n, n+len(header)+format.ContextSize(a.ec))
+	aad, err := format.AppendContext(append(buf[n:], header...), a.ec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
-	pt, err := k.AEAD().Open(make([]byte, 0, len(sealed)-format.TagSize), h.Nonce[:], sealed, aad)
+	pt, err := k.AEAD().Open(buf[:0:n], h.Nonce[:], sealed, aad)
 	if err != nil {
 		return nil, ErrInvalidCiphertext
 	}

@@ -1,6 +1,7 @@
 package format
 
 import (
+	"encoding/binary"
 	"errors"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -36,20 +37,17 @@ type BlobHeader struct {
 	Nonce      [NonceSize]byte
 }
 
-// AppendHeader appends the encoded header to b.
+// AppendHeader appends the encoded header to b. The key ID length is
+// checked first, so the one-byte length prefix cannot overflow; ParseBlob,
+// the parser, uses cryptobyte, and FuzzParseBlob checks the two agree.
 func (h *BlobHeader) AppendHeader(b []byte) ([]byte, error) {
 	if len(h.KeyID) == 0 || len(h.KeyID) > MaxKeyIDLen || h.KeyVersion == 0 {
 		return nil, ErrMalformed
 	}
-	bb := cryptobyte.NewBuilder(b)
-	bb.AddUint8(blobMagic0)
-	bb.AddUint8(blobMagic1)
-	bb.AddUint8(BlobVersion)
-	bb.AddUint8(AlgAES256GCM)
-	bb.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(h.KeyID)) })
-	bb.AddUint32(h.KeyVersion)
-	bb.AddBytes(h.Nonce[:])
-	return bb.Bytes()
+	b = append(b, blobMagic0, blobMagic1, BlobVersion, AlgAES256GCM, byte(len(h.KeyID)))
+	b = append(b, h.KeyID...)
+	b = binary.BigEndian.AppendUint32(b, h.KeyVersion)
+	return append(b, h.Nonce[:]...), nil
 }
 
 // HeaderSize returns the encoded size of a header for a key ID of n bytes.

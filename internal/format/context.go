@@ -4,6 +4,7 @@
 package format
 
 import (
+	"encoding/binary"
 	"errors"
 	"slices"
 	"unicode/utf8"
@@ -34,7 +35,8 @@ func AppendContext(b []byte, ec map[string]string) ([]byte, error) {
 	if len(ec) == 0 {
 		return append(b, 0, 0), nil
 	}
-	keys := make([]string, 0, len(ec))
+	var small [8]string
+	keys := small[:0]
 	size := 2
 	for k, v := range ec {
 		if k == "" || !utf8.ValidString(k) || !utf8.ValidString(v) {
@@ -47,18 +49,29 @@ func AppendContext(b []byte, ec map[string]string) ([]byte, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	bb := cryptobyte.NewBuilder(slices.Grow(b, size))
-	bb.AddUint16(uint16(len(keys)))
+	// Every length is below MaxContextBytes, so each fits its uint16
+	// prefix; the appends below cannot overflow a prefix. (ParseContext, the
+	// parser, uses cryptobyte; FuzzParseContext checks the two agree.)
+	b = slices.Grow(b, size)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(keys)))
 	for _, k := range keys {
 		v := ec[k]
-		bb.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(k)) })
-		bb.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(v)) })
+		b = binary.BigEndian.AppendUint16(b, uint16(len(k)))
+		b = append(b, k...)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(v)))
+		b = append(b, v...)
 	}
-	out, err := bb.Bytes()
-	if err != nil {
-		return nil, ErrContext
+	return b, nil
+}
+
+// ContextSize returns the size of the canonical encoding of ec, without
+// validating it.
+func ContextSize(ec map[string]string) int {
+	n := 2
+	for k, v := range ec {
+		n += 4 + len(k) + len(v)
 	}
-	return out, nil
+	return n
 }
 
 // ParseContext decodes a canonical encryption context. It rejects encodings
