@@ -63,7 +63,7 @@ func (r *KeyRing) CreateAlias(ctx context.Context, aliasName, targetKeyID string
 		if err := r.cfg.Store.PutAlias(ctx, a, true); err != nil {
 			return storeErr(err)
 		}
-		r.aliases.Store(aliasName, e.rec.KeyID)
+		r.cacheAlias(aliasName, e.rec.KeyID)
 		return nil
 	}()
 	return c.end(err)
@@ -100,7 +100,7 @@ func (r *KeyRing) UpdateAlias(ctx context.Context, aliasName, targetKeyID string
 		if err := r.cfg.Store.PutAlias(ctx, cur, false); err != nil {
 			return storeErr(err)
 		}
-		r.aliases.Store(aliasName, e.rec.KeyID)
+		r.cacheAlias(aliasName, e.rec.KeyID)
 		return nil
 	}()
 	return c.end(err)

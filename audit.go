@@ -13,7 +13,11 @@ import (
 //
 // When Config.AuditRequired is set, an error from Audit fails the operation
 // with [ErrAuditFailed] before any result is released (fail closed);
-// otherwise the error is dropped.
+// otherwise the error is dropped. The event is written once the operation
+// has run, so a key management operation whose audit fails has still taken
+// effect (a created key exists, a disabled key is disabled); only its
+// result is withheld. Callers must treat ErrAuditFailed as "done, but
+// unrecorded" and reconcile, as with a lost response.
 type Auditor interface {
 	Audit(ctx context.Context, e Event) error
 }

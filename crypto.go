@@ -47,14 +47,15 @@ type EncryptOutput struct {
 func (r *KeyRing) Encrypt(ctx context.Context, in EncryptInput) (*EncryptOutput, error) {
 	c := r.begin(ctx, OpEncrypt)
 	c.ev.EncryptionContext = in.EncryptionContext
-	out, err := r.encrypt(ctx, &c, in)
+	out, err := r.encrypt(ctx, &c, OpEncrypt, in)
 	if err := c.end(err); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (r *KeyRing) encrypt(ctx context.Context, c *call, in EncryptInput) (*EncryptOutput, error) {
+// encrypt resolves, checks, authorizes (as op) and encrypts.
+func (r *KeyRing) encrypt(ctx context.Context, c *call, op Op, in EncryptInput) (*EncryptOutput, error) {
 	if len(in.Plaintext) == 0 || len(in.Plaintext) > MaxPlaintextSize {
 		return nil, fmt.Errorf("%w: Plaintext must be 1 to %d bytes", ErrInvalidArgument, MaxPlaintextSize)
 	}
@@ -67,7 +68,7 @@ func (r *KeyRing) encrypt(ctx context.Context, c *call, in EncryptInput) (*Encry
 	if err != nil {
 		return nil, err
 	}
-	if err := c.authorize(OpEncrypt, e, in.EncryptionContext, string(alg)); err != nil {
+	if err := c.authorize(op, e, in.EncryptionContext, string(alg)); err != nil {
 		return nil, err
 	}
 	out := &EncryptOutput{KeyID: e.arn, KeyVersion: e.rec.Primary, EncryptionAlgorithm: alg}
@@ -284,6 +285,13 @@ func (r *KeyRing) open(ctx context.Context, c *call, op Op, a decryptArgs) (*Dec
 		}
 		c.key(e)
 	}
+	if int(h.KeyVersion) > len(e.vers) {
+		// A version this ring has not seen: another ring sharing the Store
+		// may have rotated the key since it was cached.
+		if fresh, err := r.reload(ctx, e.rec.KeyID, e); err == nil {
+			e = fresh
+		}
+	}
 	if _, err := r.checkEncryption(e, SymmetricDefaultAlgorithm, a.ec); err != nil {
 		return nil, err
 	}
@@ -363,7 +371,7 @@ func (r *KeyRing) reEncrypt(ctx context.Context, c *call, in ReEncryptInput) (*R
 	c.ev.SourceKeyID, c.ev.SourceKeyVersion = c.ev.KeyID, c.ev.KeyVersion
 	c.ev.KeyID, c.ev.KeyARN, c.ev.KeyVersion = "", "", 0
 	c.name, c.alias = "", ""
-	dst, err := r.encrypt(ctx, c, EncryptInput{
+	dst, err := r.encrypt(ctx, c, OpReEncryptTo, EncryptInput{
 		KeyID: in.DestinationKeyID, Plaintext: src.Plaintext,
 		EncryptionContext: in.DestinationEncryptionContext, EncryptionAlgorithm: in.DestinationEncryptionAlgorithm,
 	})

@@ -56,7 +56,19 @@ type Config struct {
 	// "111122223333".
 	Region  string
 	Account string
+	// CacheTTL is how long the ring trusts its in-memory copy of a key or
+	// alias before reading it from the Store again, measured on Clock. It
+	// matters when several rings share one Store: a change made through one
+	// ring (rotation, DisableKey, an alias update) reaches the others within
+	// CacheTTL. Zero means one second with a Store given in Config, and
+	// never re-reading with the ring's own in-memory store, which no one else
+	// writes. A negative value re-reads on every operation. A ciphertext
+	// naming a version the ring has not seen always triggers a re-read.
+	CacheTTL time.Duration
 }
+
+// DefaultCacheTTL is Config.CacheTTL's default with a shared Store.
+const DefaultCacheTTL = time.Second
 
 // Defaults for Config.Region and Config.Account.
 const (
@@ -70,15 +82,22 @@ type KeyRing struct {
 	cfg Config
 
 	mu      sync.Mutex // serializes every change to keys and aliases
-	keys    sync.Map   // key ID → *keyEntry; entries are immutable
-	aliases sync.Map   // alias name → key ID
+	keys    sync.Map   // key ID → *keyEntry; entries are immutable but for checked
+	aliases sync.Map   // alias name → *aliasEntry
 
 	reqPrefix string
 	reqSeq    atomic.Uint64
 }
 
+// never is a CacheTTL that never expires.
+const never = time.Duration(1<<63 - 1)
+
 // keyEntry is an immutable view of a key: its record and parsed versions.
 type keyEntry struct {
+	// checked is when the record was last read from, or written to, the
+	// Store (Unix nanoseconds on Config.Clock).
+	checked atomic.Int64
+
 	rec  *KeyRecord
 	info specInfo
 	arn  string
@@ -104,6 +123,12 @@ func NewKeyRing(cfg Config) (*KeyRing, error) {
 	}
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryStore()
+		if cfg.CacheTTL == 0 {
+			cfg.CacheTTL = never
+		}
+	}
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = DefaultCacheTTL
 	}
 	if cfg.RootKey == nil {
 		if _, ok := cfg.Store.(*MemoryStore); !ok {
@@ -273,7 +298,10 @@ func (r *KeyRing) resolve(ctx context.Context, c *call, name string) (*keyEntry,
 			return nil, ErrNotFound
 		}
 		if kid, ok := strings.CutPrefix(res, "key/"); ok {
-			id = kid
+			if strings.Contains(kid, "/") {
+				return nil, ErrNotFound // a key ARN names a key ID, never an alias
+			}
+			return r.load(ctx, kid)
 		} else if strings.HasPrefix(res, "alias/") {
 			id = res
 		} else {
@@ -291,33 +319,85 @@ func (r *KeyRing) resolve(ctx context.Context, c *call, name string) (*keyEntry,
 	return r.load(ctx, id)
 }
 
+// aliasEntry is a cached alias.
+type aliasEntry struct {
+	target  string
+	checked int64
+}
+
+// stale reports whether a copy read at checked must be read again.
+func (r *KeyRing) stale(checked int64) bool {
+	if r.cfg.CacheTTL == never {
+		return false
+	}
+	return r.cfg.CacheTTL < 0 || time.Duration(r.cfg.Clock.Now().UnixNano()-checked) >= r.cfg.CacheTTL
+}
+
 func (r *KeyRing) aliasTarget(ctx context.Context, alias string) (string, error) {
-	if v, ok := r.aliases.Load(alias); ok {
-		return v.(string), nil
+	if v, ok := r.aliases.Load(alias); ok && !r.stale(v.(*aliasEntry).checked) {
+		return v.(*aliasEntry).target, nil
 	}
 	a, err := r.cfg.Store.GetAlias(ctx, alias)
 	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			r.aliases.Delete(alias)
+		}
 		return "", storeErr(err)
 	}
-	r.aliases.Store(alias, a.TargetKeyID)
+	r.cacheAlias(alias, a.TargetKeyID)
 	return a.TargetKeyID, nil
 }
 
-// load returns the entry of a key by ID, reading the Store on a miss.
+func (r *KeyRing) cacheAlias(alias, target string) {
+	r.aliases.Store(alias, &aliasEntry{target: target, checked: r.cfg.Clock.Now().UnixNano()})
+}
+
+// load returns the entry of a key by ID, reading the Store on a miss or
+// when the cached copy is older than CacheTTL.
 func (r *KeyRing) load(ctx context.Context, id string) (*keyEntry, error) {
-	if v, ok := r.keys.Load(id); ok {
+	v, ok := r.keys.Load(id)
+	if ok && !r.stale(v.(*keyEntry).checked.Load()) {
 		return v.(*keyEntry), nil
 	}
+	var prev *keyEntry
+	if ok {
+		prev = v.(*keyEntry)
+	}
+	return r.reload(ctx, id, prev)
+}
+
+// reload reads a key from the Store and publishes it, reusing prev's
+// parsed versions.
+func (r *KeyRing) reload(ctx context.Context, id string, prev *keyEntry) (*keyEntry, error) {
 	rec, err := r.cfg.Store.GetKey(ctx, id)
 	if err != nil {
+		if errors.Is(err, ErrNotFound) && prev != nil {
+			r.keys.CompareAndDelete(id, prev)
+		}
 		return nil, storeErr(err)
 	}
-	e, err := r.build(ctx, rec, nil)
+	now := r.cfg.Clock.Now().UnixNano()
+	if prev != nil && prev.rec.Revision == rec.Revision {
+		prev.checked.Store(now)
+		return prev, nil
+	}
+	e, err := r.build(ctx, rec, prev)
 	if err != nil {
 		return nil, err
 	}
-	v, _ := r.keys.LoadOrStore(id, e)
-	return v.(*keyEntry), nil
+	e.checked.Store(now)
+	if prev == nil {
+		v, _ := r.keys.LoadOrStore(id, e)
+		return v.(*keyEntry), nil
+	}
+	r.keys.CompareAndSwap(id, prev, e)
+	return e, nil
+}
+
+// publish stores an entry the ring has just written to the Store.
+func (r *KeyRing) publish(e *keyEntry) {
+	e.checked.Store(r.cfg.Clock.Now().UnixNano())
+	r.keys.Store(e.rec.KeyID, e)
 }
 
 // storeErr keeps sentinel errors from a Store and hides the rest behind a
@@ -442,7 +522,7 @@ func (r *KeyRing) update(ctx context.Context, id string, mutate func(rec *KeyRec
 			if cur, err = r.build(ctx, fresh, cur); err != nil {
 				return nil, err
 			}
-			r.keys.Store(id, cur)
+			r.publish(cur)
 			continue
 		}
 		if err != nil {
@@ -453,7 +533,7 @@ func (r *KeyRing) update(ctx context.Context, id string, mutate func(rec *KeyRec
 		if err != nil {
 			return nil, err
 		}
-		r.keys.Store(id, next)
+		r.publish(next)
 		return next, nil
 	}
 }

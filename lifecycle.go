@@ -76,7 +76,8 @@ func (r *KeyRing) createKey(ctx context.Context, c *call, in CreateKeyInput) (*K
 	if err != nil {
 		return nil, err
 	}
-	if err := c.authorize(OpCreateKey, nil, nil, ""); err != nil {
+	req := &keyEntry{rec: &KeyRecord{Spec: in.KeySpec, Usage: in.KeyUsage, Origin: in.Origin}}
+	if err := c.authorize(OpCreateKey, req, nil, ""); err != nil {
 		return nil, err
 	}
 	id, err := r.newKeyID()
@@ -111,7 +112,7 @@ func (r *KeyRing) createKey(ctx context.Context, c *call, in CreateKeyInput) (*K
 	if err != nil {
 		return nil, err
 	}
-	r.keys.Store(id, e)
+	r.publish(e)
 	c.key(e)
 	c.ev.KeyVersion = rec.Primary
 	return r.metadata(e), nil

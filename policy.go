@@ -43,9 +43,11 @@ type Request struct {
 	KeyARN string
 	// RequestAlias is the alias the caller named the key by, if any.
 	RequestAlias string
-	KeySpec      KeySpec
-	KeyUsage     KeyUsage
-	KeyOrigin    Origin
+	// KeySpec, KeyUsage and KeyOrigin describe the key; for CreateKey, the
+	// key about to be created.
+	KeySpec   KeySpec
+	KeyUsage  KeyUsage
+	KeyOrigin Origin
 	// EncryptionContext is the context of a symmetric operation. A Policy
 	// must not modify it.
 	EncryptionContext EncryptionContext
