@@ -229,8 +229,11 @@ func (r *KeyRing) decrypt(ctx context.Context, c *call, op Op, a decryptArgs) (*
 		pt, err = k.DecryptOAEP(h, a.blob)
 		return err == nil
 	})
-	if err != nil {
+	if err == errNoVersion {
 		return nil, ErrInvalidCiphertext
+	}
+	if err != nil {
+		return nil, err
 	}
 	c.ev.KeyVersion = v
 	return &DecryptOutput{Plaintext: pt, KeyID: e.arn, KeyVersion: v, EncryptionAlgorithm: a.alg}, nil

@@ -538,13 +538,19 @@ func (r *KeyRing) update(ctx context.Context, id string, mutate func(rec *KeyRec
 	}
 }
 
+// state returns a key's effective state: an Enabled key whose imported
+// material has expired is PendingImport, as in AWS KMS.
+func (r *KeyRing) state(rec *KeyRecord) KeyState {
+	if rec.State == KeyStateEnabled && rec.ExpirationModel == KeyMaterialExpires && !r.now().Before(rec.ValidTo) {
+		return KeyStatePendingImport
+	}
+	return rec.State
+}
+
 // usable reports whether a key's state allows cryptographic use.
 func (r *KeyRing) usable(e *keyEntry) error {
-	switch e.rec.State {
+	switch r.state(e.rec) {
 	case KeyStateEnabled:
-		if e.rec.ExpirationModel == KeyMaterialExpires && !r.now().Before(e.rec.ValidTo) {
-			return fmt.Errorf("%w (imported material expired)", ErrPendingImport)
-		}
 		return nil
 	case KeyStateDisabled:
 		return ErrDisabled

@@ -123,8 +123,8 @@ func (r *KeyRing) metadata(e *keyEntry) *KeyMetadata {
 	rec := e.rec
 	m := &KeyMetadata{
 		AWSAccountID: r.cfg.Account, KeyID: rec.KeyID, Arn: e.arn,
-		CreationDate: rec.CreatedAt, Enabled: rec.State == KeyStateEnabled,
-		Description: rec.Description, KeyUsage: rec.Usage, KeyState: rec.State,
+		CreationDate: rec.CreatedAt, Enabled: r.state(rec) == KeyStateEnabled,
+		Description: rec.Description, KeyUsage: rec.Usage, KeyState: r.state(rec),
 		Origin: rec.Origin, KeyManager: "CUSTOMER", KeySpec: rec.Spec,
 		PrimaryVersion: rec.Primary, Versions: len(rec.Versions),
 	}

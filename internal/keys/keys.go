@@ -137,6 +137,10 @@ func Parse(t Type, material []byte) (*Key, error) {
 		k.secret = bytes.Clone(material)
 		return k, nil
 	}
+	// The parsers may keep slices of their input (an Ed25519 public key
+	// does), and callers clear the material after Parse: parse a copy that
+	// the Key owns.
+	material = bytes.Clone(material)
 	priv, err := x509.ParsePKCS8PrivateKey(material)
 	if err != nil {
 		pub, perr := x509.ParsePKIXPublicKey(material)
@@ -146,7 +150,11 @@ func Parse(t Type, material []byte) (*Key, error) {
 		k.VerifyOnly = true
 		k.pub = pub
 	} else {
-		k.pub = priv.(crypto.Signer).Public()
+		signer, ok := priv.(crypto.Signer) // X25519 keys, for one, are not
+		if !ok {
+			return nil, ErrMaterial
+		}
+		k.pub = signer.Public()
 	}
 	switch t.Kind {
 	case RSA:
