@@ -118,10 +118,15 @@ func (r *KeyRing) seal(e *keyEntry, pt []byte, ec EncryptionContext) ([]byte, er
 	if k == nil {
 		return nil, ErrPendingImport
 	}
+	var ecBuf [256]byte
+	ecEnc, err := format.AppendContext(ecBuf[:0], ec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	}
 	h := format.BlobHeader{KeyID: e.rec.KeyID, KeyVersion: e.rec.Primary}
 	hs := format.HeaderSize(len(h.KeyID))
 	n := hs + len(pt) + format.TagSize
-	buf := make([]byte, 0, n+hs+format.ContextSize(ec))
+	buf := make([]byte, 0, n+hs+len(ecEnc))
 	blob, err := h.AppendHeader(buf)
 	if err != nil {
 		return nil, fmt.Errorf("%w: key ID does not fit a ciphertext blob", ErrInvalidArgument)
@@ -130,10 +135,7 @@ func (r *KeyRing) seal(e *keyEntry, pt []byte, ec EncryptionContext) ([]byte, er
 	if _, err := io.ReadFull(r.cfg.Rand, nonce); err != nil {
 		return nil, fmt.Errorf("kms: reading random nonce failed")
 	}
-	aad, err := format.AppendContext(append(buf[n:n], blob...), ec)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
-	}
+	aad := append(append(buf[n:n], blob...), ecEnc...)
 	return k.AEAD().Seal(blob, nonce, pt, aad)[:n:n], nil
 }
 
@@ -308,13 +310,16 @@ func (r *KeyRing) open(ctx context.Context, c *call, op Op, a decryptArgs) (*Dec
 	}
 	// The plaintext and the associated data share one allocation; the
 	// plaintext's capacity is cut so that appends cannot reach the rest.
-	n := len(sealed) - format.TagSize
-	buf := make([]byte, n, n+len(header)+format.ContextSize(a.ec))
-	aad, err := format.AppendContext(append(buf[n:], header...), a.ec)
+	var ecBuf [256]byte
+	ecEnc, err := format.AppendContext(ecBuf[:0], a.ec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
-	pt, err := k.AEAD().Open(buf[:0:n], h.Nonce[:], sealed, aad)
+	n := len(sealed) - format.TagSize
+	buf := make([]byte, n, n+len(header)+len(ecEnc))
+	aad := append(append(buf[n:], header...), ecEnc...)
+	nonce := header[len(header)-format.NonceSize:]
+	pt, err := k.AEAD().Open(buf[:0:n], nonce, sealed, aad)
 	if err != nil {
 		return nil, ErrInvalidCiphertext
 	}

@@ -64,16 +64,6 @@ func AppendContext(b []byte, ec map[string]string) ([]byte, error) {
 	return b, nil
 }
 
-// ContextSize returns the size of the canonical encoding of ec, without
-// validating it.
-func ContextSize(ec map[string]string) int {
-	n := 2
-	for k, v := range ec {
-		n += 4 + len(k) + len(v)
-	}
-	return n
-}
-
 // ParseContext decodes a canonical encryption context. It rejects encodings
 // that are not canonical: keys out of order or repeated, an empty key, text
 // that is not UTF-8, trailing bytes, or more than MaxContextBytes.
