@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -53,6 +54,7 @@ func (r *KeyRing) CreateAlias(ctx context.Context, aliasName, targetKeyID string
 		if err != nil {
 			return err
 		}
+		c.alias = aliasName
 		if err := c.authorize(OpCreateAlias, e, nil, ""); err != nil {
 			return err
 		}
@@ -63,7 +65,7 @@ func (r *KeyRing) CreateAlias(ctx context.Context, aliasName, targetKeyID string
 		if err := r.cfg.Store.PutAlias(ctx, a, true); err != nil {
 			return storeErr(err)
 		}
-		r.cacheAlias(aliasName, e.rec.KeyID)
+		r.setAlias(aliasName, e.rec.KeyID)
 		return nil
 	}()
 	return c.end(err)
@@ -71,54 +73,78 @@ func (r *KeyRing) CreateAlias(ctx context.Context, aliasName, targetKeyID string
 
 // UpdateAlias points an existing alias to another key, which must have the
 // same key usage and be of the same kind (symmetric or not) as the current
-// target, as AWS KMS requires.
+// target, as AWS KMS requires. As in AWS, the Policy is asked twice, with
+// RequestAlias set: for the key the alias names now, then for the new one.
 func (r *KeyRing) UpdateAlias(ctx context.Context, aliasName, targetKeyID string) error {
 	c := r.begin(ctx, OpUpdateAlias)
 	err := func() error {
 		if err := checkAliasName(aliasName); err != nil {
 			return err
 		}
+		cur, err := r.cfg.Store.GetAlias(ctx, aliasName)
+		if err != nil {
+			return &Error{Op: OpUpdateAlias, KeyID: aliasName, Err: storeErr(err)}
+		}
+		old, err := r.load(ctx, cur.TargetKeyID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
 		e, err := r.aliasTargetEntry(ctx, &c, targetKeyID)
 		if err != nil {
 			return err
+		}
+		if old != nil && (old.rec.Usage != e.rec.Usage || (old.rec.Spec == SymmetricDefault) != (e.rec.Spec == SymmetricDefault)) {
+			return fmt.Errorf("%w: the new target must have the key usage and type of the current one", ErrInvalidArgument)
+		}
+		c.alias = aliasName
+		if old != nil {
+			if err := c.authorize(OpUpdateAlias, old, nil, ""); err != nil {
+				return err
+			}
 		}
 		if err := c.authorize(OpUpdateAlias, e, nil, ""); err != nil {
 			return err
 		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		cur, err := r.cfg.Store.GetAlias(ctx, aliasName)
+		now, err := r.cfg.Store.GetAlias(ctx, aliasName)
 		if err != nil {
 			return storeErr(err)
 		}
-		if old, err := r.load(ctx, cur.TargetKeyID); err == nil {
-			if old.rec.Usage != e.rec.Usage || (old.rec.Spec == SymmetricDefault) != (e.rec.Spec == SymmetricDefault) {
-				return fmt.Errorf("%w: the new target must have the key usage and type of the current one", ErrInvalidArgument)
-			}
+		if now.TargetKeyID != cur.TargetKeyID {
+			return fmt.Errorf("%w: the alias changed during the update", ErrConflict)
 		}
-		cur.TargetKeyID, cur.UpdatedAt = e.rec.KeyID, r.now()
-		if err := r.cfg.Store.PutAlias(ctx, cur, false); err != nil {
+		now.TargetKeyID, now.UpdatedAt = e.rec.KeyID, r.now()
+		if err := r.cfg.Store.PutAlias(ctx, now, false); err != nil {
 			return storeErr(err)
 		}
-		r.cacheAlias(aliasName, e.rec.KeyID)
+		r.setAlias(aliasName, e.rec.KeyID)
 		return nil
 	}()
 	return c.end(err)
 }
 
-// DeleteAlias deletes an alias. The key it named is not affected.
+// DeleteAlias deletes an alias. The key it named is not affected. An alias
+// whose key no longer exists can be deleted too; the Policy then sees the
+// alias alone.
 func (r *KeyRing) DeleteAlias(ctx context.Context, aliasName string) error {
 	c := r.begin(ctx, OpDeleteAlias)
 	err := func() error {
 		if err := checkAliasName(aliasName); err != nil {
 			return err
 		}
-		c.name = aliasName
-		e, err := r.resolve(ctx, &c, aliasName)
+		c.name, c.alias = aliasName, aliasName
+		target, err := r.aliasTarget(ctx, aliasName)
 		if err != nil {
 			return err
 		}
-		c.key(e)
+		e, err := r.load(ctx, target)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if e != nil {
+			c.key(e)
+		}
 		if err := c.authorize(OpDeleteAlias, e, nil, ""); err != nil {
 			return err
 		}
@@ -127,7 +153,7 @@ func (r *KeyRing) DeleteAlias(ctx context.Context, aliasName string) error {
 		if err := r.cfg.Store.DeleteAlias(ctx, aliasName); err != nil {
 			return storeErr(err)
 		}
-		r.aliases.Delete(aliasName)
+		r.setAlias(aliasName, "")
 		return nil
 	}()
 	return c.end(err)

@@ -98,7 +98,7 @@ func (r *KeyRing) Sign(ctx context.Context, in SignInput) (*SignOutput, error) {
 		}
 		sig, err := k.Sign(r.cfg.Rand, si.scheme, si.hash, digest)
 		if err != nil {
-			return nil, fmt.Errorf("kms: signing failed")
+			return nil, fmt.Errorf("%w: signing failed", ErrInternal)
 		}
 		return &SignOutput{Signature: sig, KeyID: e.arn, KeyVersion: e.rec.Primary, SigningAlgorithm: in.SigningAlgorithm}, nil
 	}()
@@ -359,6 +359,7 @@ func (r *KeyRing) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, in Ge
 
 func (r *KeyRing) generateDataKeyPair(ctx context.Context, op Op, in GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
 	c := r.begin(ctx, op)
+	in.EncryptionContext = c.snapshot(in.EncryptionContext)
 	c.ev.EncryptionContext = in.EncryptionContext
 	out, err := func() (*GenerateDataKeyPairOutput, error) {
 		t, ok := pairTypes[in.KeyPairSpec]
@@ -371,7 +372,7 @@ func (r *KeyRing) generateDataKeyPair(ctx context.Context, op Op, in GenerateDat
 		}
 		der, err := keys.Generate(t, r.cfg.Rand)
 		if err != nil {
-			return nil, fmt.Errorf("kms: generating key pair failed")
+			return nil, fmt.Errorf("%w: generating key pair failed", ErrInternal)
 		}
 		pub, err := publicFromPKCS8(der)
 		if err != nil {
@@ -401,7 +402,7 @@ func (r *KeyRing) generateDataKeyPair(ctx context.Context, op Op, in GenerateDat
 func publicFromPKCS8(der []byte) ([]byte, error) {
 	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("kms: internal error: generated key does not parse")
+		return nil, fmt.Errorf("%w: generated key does not parse", ErrInternal)
 	}
 	switch k := k.(type) {
 	case *rsa.PrivateKey:
@@ -409,5 +410,5 @@ func publicFromPKCS8(der []byte) ([]byte, error) {
 	case *ecdsa.PrivateKey:
 		return x509.MarshalPKIXPublicKey(&k.PublicKey)
 	}
-	return nil, fmt.Errorf("kms: internal error: unexpected generated key type")
+	return nil, fmt.Errorf("%w: unexpected generated key type", ErrInternal)
 }

@@ -46,6 +46,7 @@ type EncryptOutput struct {
 // that names the key and version and binds the encryption context.
 func (r *KeyRing) Encrypt(ctx context.Context, in EncryptInput) (*EncryptOutput, error) {
 	c := r.begin(ctx, OpEncrypt)
+	in.EncryptionContext = c.snapshot(in.EncryptionContext)
 	c.ev.EncryptionContext = in.EncryptionContext
 	out, err := r.encrypt(ctx, &c, OpEncrypt, in)
 	if err := c.end(err); err != nil {
@@ -133,7 +134,7 @@ func (r *KeyRing) seal(e *keyEntry, pt []byte, ec EncryptionContext) ([]byte, er
 	}
 	nonce := blob[hs-format.NonceSize : hs]
 	if _, err := io.ReadFull(r.cfg.Rand, nonce); err != nil {
-		return nil, fmt.Errorf("kms: reading random nonce failed")
+		return nil, fmt.Errorf("%w: reading random nonce failed", ErrInternal)
 	}
 	aad := append(append(buf[n:n], blob...), ecEnc...)
 	return k.AEAD().Seal(blob, nonce, pt, aad)[:n:n], nil
@@ -147,7 +148,7 @@ func (r *KeyRing) encryptOAEP(e *keyEntry, alg EncryptionAlgorithm, pt []byte) (
 	}
 	ct, err := k.EncryptOAEP(r.cfg.Rand, h, pt)
 	if err != nil {
-		return nil, fmt.Errorf("kms: RSA encryption failed")
+		return nil, fmt.Errorf("%w: RSA encryption failed", ErrInternal)
 	}
 	return ct, nil
 }
@@ -184,6 +185,7 @@ type DecryptOutput struct {
 // ErrInvalidCiphertext and returns no plaintext.
 func (r *KeyRing) Decrypt(ctx context.Context, in DecryptInput) (*DecryptOutput, error) {
 	c := r.begin(ctx, OpDecrypt)
+	in.EncryptionContext = c.snapshot(in.EncryptionContext)
 	c.ev.EncryptionContext = in.EncryptionContext
 	out, err := r.decrypt(ctx, &c, OpDecrypt, decryptArgs{in.CiphertextBlob, in.KeyID, in.KeyVersion, in.EncryptionContext, in.EncryptionAlgorithm})
 	if err := c.end(err); err != nil {
@@ -290,7 +292,7 @@ func (r *KeyRing) open(ctx context.Context, c *call, op Op, a decryptArgs) (*Dec
 		}
 		c.key(e)
 	}
-	if int(h.KeyVersion) > len(e.vers) {
+	if int(h.KeyVersion) > len(e.vers) && r.cfg.CacheTTL != never {
 		// A version this ring has not seen: another ring sharing the Store
 		// may have rotated the key since it was cached.
 		if fresh, err := r.reload(ctx, e.rec.KeyID, e); err == nil {
@@ -359,6 +361,8 @@ type ReEncryptOutput struct {
 // ReEncrypt event is audited.
 func (r *KeyRing) ReEncrypt(ctx context.Context, in ReEncryptInput) (*ReEncryptOutput, error) {
 	c := r.begin(ctx, OpReEncrypt)
+	in.SourceEncryptionContext = c.snapshot(in.SourceEncryptionContext)
+	in.DestinationEncryptionContext = c.snapshot(in.DestinationEncryptionContext)
 	c.ev.EncryptionContext = in.DestinationEncryptionContext
 	out, err := r.reEncrypt(ctx, &c, in)
 	if err := c.end(err); err != nil {
@@ -372,12 +376,13 @@ func (r *KeyRing) reEncrypt(ctx context.Context, c *call, in ReEncryptInput) (*R
 		return nil, fmt.Errorf("%w: DestinationKeyID is required", ErrInvalidArgument)
 	}
 	src, err := r.decrypt(ctx, c, OpReEncryptFrom, decryptArgs{in.CiphertextBlob, in.SourceKeyID, in.SourceKeyVersion, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm})
+	// The event's KeyID is the destination's; what decrypt recorded is the source.
+	c.ev.SourceKeyID, c.ev.SourceKeyVersion = c.ev.KeyID, c.ev.KeyVersion
+	c.ev.KeyID, c.ev.KeyARN, c.ev.KeyVersion = "", "", 0
 	if err != nil {
 		return nil, err
 	}
 	defer clear(src.Plaintext)
-	c.ev.SourceKeyID, c.ev.SourceKeyVersion = c.ev.KeyID, c.ev.KeyVersion
-	c.ev.KeyID, c.ev.KeyARN, c.ev.KeyVersion = "", "", 0
 	c.name, c.alias = "", ""
 	dst, err := r.encrypt(ctx, c, OpReEncryptTo, EncryptInput{
 		KeyID: in.DestinationKeyID, Plaintext: src.Plaintext,
@@ -439,6 +444,7 @@ func (r *KeyRing) GenerateDataKeyWithoutPlaintext(ctx context.Context, in Genera
 
 func (r *KeyRing) generateDataKey(ctx context.Context, op Op, in GenerateDataKeyInput) (*GenerateDataKeyOutput, error) {
 	c := r.begin(ctx, op)
+	in.EncryptionContext = c.snapshot(in.EncryptionContext)
 	c.ev.EncryptionContext = in.EncryptionContext
 	out, err := func() (*GenerateDataKeyOutput, error) {
 		n := in.NumberOfBytes
@@ -460,7 +466,7 @@ func (r *KeyRing) generateDataKey(ctx context.Context, op Op, in GenerateDataKey
 		}
 		dk := make([]byte, n)
 		if _, err := io.ReadFull(r.cfg.Rand, dk); err != nil {
-			return nil, fmt.Errorf("kms: reading random data key failed")
+			return nil, fmt.Errorf("%w: reading random data key failed", ErrInternal)
 		}
 		blob, err := r.seal(e, dk, in.EncryptionContext)
 		if err != nil {
@@ -511,11 +517,12 @@ func (r *KeyRing) GenerateRandom(ctx context.Context, numberOfBytes int) (Secret
 		}
 		b := make([]byte, numberOfBytes)
 		if _, err := io.ReadFull(r.cfg.Rand, b); err != nil {
-			return nil, fmt.Errorf("kms: reading random bytes failed")
+			return nil, fmt.Errorf("%w: reading random bytes failed", ErrInternal)
 		}
 		return b, nil
 	}()
 	if err := c.end(err); err != nil {
+		clear(out)
 		return nil, err
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rsa"
@@ -99,28 +100,28 @@ func (r *KeyRing) GetParametersForImport(ctx context.Context, in GetParametersFo
 		}
 		wk, err := rsa.GenerateKey(r.cfg.Rand, bits)
 		if err != nil {
-			return nil, fmt.Errorf("kms: generating wrapping key failed")
+			return nil, fmt.Errorf("%w: generating wrapping key failed", ErrInternal)
 		}
 		der, err := x509.MarshalPKCS8PrivateKey(wk)
 		if err != nil {
-			return nil, fmt.Errorf("kms: internal error: wrapping key does not marshal")
+			return nil, fmt.Errorf("%w: wrapping key does not marshal", ErrInternal)
 		}
 		defer clear(der)
 		pub, err := x509.MarshalPKIXPublicKey(&wk.PublicKey)
 		if err != nil {
-			return nil, fmt.Errorf("kms: internal error: wrapping key does not marshal")
+			return nil, fmt.Errorf("%w: wrapping key does not marshal", ErrInternal)
 		}
 		token := make([]byte, 32)
 		if _, err := io.ReadFull(r.cfg.Rand, token); err != nil {
-			return nil, fmt.Errorf("kms: reading random import token failed")
+			return nil, fmt.Errorf("%w: reading random import token failed", ErrInternal)
 		}
 		validTo := r.now().Add(ImportParametersLifetime)
 		wrapped, err := r.cfg.RootKey.Wrap(ctx, der, importAD(e.rec.KeyID, token))
 		if err != nil {
-			return nil, fmt.Errorf("kms: root key could not wrap the wrapping key: %w", err)
+			return nil, fmt.Errorf("%w: root key could not wrap the wrapping key: %w", ErrInternal, err)
 		}
 		_, err = r.update(ctx, e.rec.KeyID, func(rec *KeyRecord) error {
-			rec.Import = &ImportRecord{TokenID: token, Algorithm: in.WrappingAlgorithm, Spec: in.WrappingKeySpec, ValidTo: validTo, Wrapped: wrapped}
+			rec.Import = &ImportRecord{TokenID: bytes.Clone(token), Algorithm: in.WrappingAlgorithm, Spec: in.WrappingKeySpec, ValidTo: validTo, Wrapped: wrapped}
 			return nil
 		})
 		if err != nil {
@@ -251,16 +252,16 @@ func (r *KeyRing) ImportKeyMaterial(ctx context.Context, in ImportKeyMaterialInp
 func (r *KeyRing) unwrapImport(ctx context.Context, keyID string, imp *ImportRecord, ct []byte) ([]byte, error) {
 	der, err := r.cfg.RootKey.Unwrap(ctx, imp.Wrapped, importAD(keyID, imp.TokenID))
 	if err != nil {
-		return nil, fmt.Errorf("kms: root key could not unwrap the wrapping key")
+		return nil, fmt.Errorf("%w: root key could not unwrap the wrapping key", ErrInternal)
 	}
 	defer clear(der)
 	pk, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("kms: stored wrapping key does not parse")
+		return nil, fmt.Errorf("%w: stored wrapping key does not parse", ErrInternal)
 	}
 	wk, ok := pk.(*rsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("kms: stored wrapping key is not RSA")
+		return nil, fmt.Errorf("%w: stored wrapping key is not RSA", ErrInternal)
 	}
 	h := wrappingHash[imp.Algorithm]
 	bad := fmt.Errorf("%w: EncryptedKeyMaterial does not decrypt with the wrapping key", ErrInvalidCiphertext)

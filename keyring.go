@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,9 +38,10 @@ func (cryptoRand) Read(b []byte) (int, error) { return crand.Read(b) }
 type Config struct {
 	// Store keeps keys and aliases. Nil means a new MemoryStore.
 	Store Store
-	// RootKey wraps key material before it reaches the Store. Nil means a
-	// random key that lives as long as the KeyRing, which only suits a
-	// MemoryStore: NewKeyRing refuses a nil RootKey with any other Store.
+	// RootKey wraps key material before it reaches the Store. It is
+	// required when Store is set (even to a MemoryStore, which other rings
+	// may share); with no Store, the ring makes a random root key that lives
+	// as long as it does.
 	RootKey RootKey
 	// Policy authorizes operations. Nil means AllowAll.
 	Policy Policy
@@ -84,10 +87,14 @@ type KeyRing struct {
 	mu      sync.Mutex // serializes every change to keys and aliases
 	keys    sync.Map   // key ID → *keyEntry; entries are immutable but for checked
 	aliases sync.Map   // alias name → *aliasEntry
+	// aliasGen counts alias writes, so that a read racing a write does not
+	// cache what it read.
+	aliasGen atomic.Uint64
 
 	reqPrefix string
 	reqSeq    atomic.Uint64
 	audited   bool // false with the default Auditor, which discards events
+	hooked    bool // a Policy or Auditor other than the defaults is set
 }
 
 // never is a CacheTTL that never expires.
@@ -123,18 +130,20 @@ func NewKeyRing(cfg Config) (*KeyRing, error) {
 		cfg.Rand = cryptoRand{}
 	}
 	if cfg.Store == nil {
+		if cfg.RootKey != nil {
+			return nil, fmt.Errorf("%w: a RootKey needs a Store that outlives the ring", ErrInvalidArgument)
+		}
 		cfg.Store = NewMemoryStore()
 		if cfg.CacheTTL == 0 {
 			cfg.CacheTTL = never
 		}
+	} else if cfg.RootKey == nil {
+		return nil, fmt.Errorf("%w: a Store needs a RootKey", ErrInvalidArgument)
 	}
 	if cfg.CacheTTL == 0 {
 		cfg.CacheTTL = DefaultCacheTTL
 	}
 	if cfg.RootKey == nil {
-		if _, ok := cfg.Store.(*MemoryStore); !ok {
-			return nil, fmt.Errorf("%w: a Store other than MemoryStore needs a RootKey", ErrInvalidArgument)
-		}
 		var k [32]byte
 		if _, err := io.ReadFull(cryptoRand{}, k[:]); err != nil {
 			return nil, errors.New("kms: reading random root key failed")
@@ -169,7 +178,8 @@ func NewKeyRing(cfg Config) (*KeyRing, error) {
 		return nil, errors.New("kms: reading random request ID prefix failed")
 	}
 	_, discard := cfg.Auditor.(nopAuditor)
-	return &KeyRing{cfg: cfg, reqPrefix: hex.EncodeToString(p[:]), audited: !discard}, nil
+	_, allowAll := cfg.Policy.(AllowAll)
+	return &KeyRing{cfg: cfg, reqPrefix: hex.EncodeToString(p[:]), audited: !discard, hooked: !discard || !allowAll}, nil
 }
 
 func validARNPart(s string) bool {
@@ -229,6 +239,17 @@ func (r *KeyRing) begin(ctx context.Context, op Op) call {
 	return call{r: r, ctx: ctx, ev: Event{Time: r.now(), RequestID: id, Principal: p, Op: op}}
 }
 
+// snapshot returns the encryption context the operation works with. With a
+// Policy or Auditor configured it is a copy, so that what the Policy
+// approves, what is bound as associated data and what the Auditor records
+// cannot drift apart if the caller reuses or changes its map.
+func (c *call) snapshot(ec EncryptionContext) EncryptionContext {
+	if c.r.hooked && ec != nil {
+		return maps.Clone(ec)
+	}
+	return ec
+}
+
 // key records the resolved key in the event.
 func (c *call) key(e *keyEntry) {
 	c.ev.KeyID, c.ev.KeyARN = e.rec.KeyID, e.arn
@@ -264,8 +285,7 @@ func (c *call) end(err error) error {
 		if c.ev.Outcome == "" {
 			c.ev.Outcome = OutcomeFailed
 		}
-		var ke *Error
-		if !errors.As(err, &ke) {
+		if _, ok := err.(*Error); !ok {
 			id := c.ev.KeyID
 			if id == "" {
 				id = c.name
@@ -331,7 +351,7 @@ func (r *KeyRing) resolve(ctx context.Context, c *call, name string) (*keyEntry,
 	return r.load(ctx, id)
 }
 
-// aliasEntry is a cached alias.
+// aliasEntry is a cached alias; an empty target is a deleted alias.
 type aliasEntry struct {
 	target  string
 	checked int64
@@ -346,21 +366,33 @@ func (r *KeyRing) stale(checked int64) bool {
 }
 
 func (r *KeyRing) aliasTarget(ctx context.Context, alias string) (string, error) {
-	if v, ok := r.aliases.Load(alias); ok && !r.stale(v.(*aliasEntry).checked) {
-		return v.(*aliasEntry).target, nil
+	old, _ := r.aliases.Load(alias)
+	if old != nil && old.(*aliasEntry).target != "" && !r.stale(old.(*aliasEntry).checked) {
+		return old.(*aliasEntry).target, nil
 	}
+	gen := r.aliasGen.Load()
 	a, err := r.cfg.Store.GetAlias(ctx, alias)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			r.aliases.Delete(alias)
-		}
 		return "", storeErr(err)
 	}
-	r.cacheAlias(alias, a.TargetKeyID)
+	// Cache what was read only if no alias was written meanwhile and the
+	// entry is the one this read replaces: a read must never overwrite a
+	// newer write.
+	if r.aliasGen.Load() == gen {
+		e := &aliasEntry{target: a.TargetKeyID, checked: r.cfg.Clock.Now().UnixNano()}
+		if old == nil {
+			r.aliases.LoadOrStore(alias, e)
+		} else {
+			r.aliases.CompareAndSwap(alias, old, e)
+		}
+	}
 	return a.TargetKeyID, nil
 }
 
-func (r *KeyRing) cacheAlias(alias, target string) {
+// setAlias records an alias write (target "" for a deletion); the caller
+// holds r.mu and has written the Store.
+func (r *KeyRing) setAlias(alias, target string) {
+	r.aliasGen.Add(1)
 	r.aliases.Store(alias, &aliasEntry{target: target, checked: r.cfg.Clock.Now().UnixNano()})
 }
 
@@ -388,6 +420,9 @@ func (r *KeyRing) reload(ctx context.Context, id string, prev *keyEntry) (*keyEn
 		}
 		return nil, storeErr(err)
 	}
+	if rec.KeyID != id {
+		return nil, fmt.Errorf("%w: the Store returned key %s for %s", ErrInternal, rec.KeyID, id)
+	}
 	now := r.cfg.Clock.Now().UnixNano()
 	if prev != nil && prev.rec.Revision == rec.Revision {
 		prev.checked.Store(now)
@@ -412,8 +447,9 @@ func (r *KeyRing) publish(e *keyEntry) {
 	r.keys.Store(e.rec.KeyID, e)
 }
 
-// storeErr keeps sentinel errors from a Store and hides the rest behind a
-// generic message that cannot echo stored bytes.
+// storeErr keeps sentinel errors from a Store and reports the rest as
+// ErrInternal with the Store's message (which a Store must keep free of
+// secrets; it only ever holds wrapped material).
 func storeErr(err error) error {
 	for _, s := range []error{ErrNotFound, ErrAlreadyExists, ErrConflict} {
 		if errors.Is(err, s) {
@@ -423,7 +459,7 @@ func storeErr(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return fmt.Errorf("kms: store: %w", err)
+	return fmt.Errorf("%w: store: %w", ErrInternal, err)
 }
 
 // versionAD is the associated data binding wrapped material to its key and
@@ -437,30 +473,34 @@ func versionAD(keyID string, v uint32) []byte {
 	return binary.BigEndian.AppendUint32(b, v)
 }
 
+// MaxKeyVersions bounds the versions of one key.
+const MaxKeyVersions = 10000
+
 // build parses a record into an entry, reusing prev's parsed versions whose
-// wrapped material is unchanged.
+// wrapped material is unchanged and the versions wrapVersion has just
+// parsed. A record that breaks an invariant the KeyRing relies on is
+// refused, whatever the Store returned.
 func (r *KeyRing) build(ctx context.Context, rec *KeyRecord, prev *keyEntry) (*keyEntry, error) {
-	info, ok := specs[rec.Spec]
-	if !ok {
-		return nil, fmt.Errorf("kms: stored key %s has unknown spec", rec.KeyID)
+	if err := validRecord(rec); err != nil {
+		return nil, fmt.Errorf("%w: stored key %s: %s", ErrInternal, rec.KeyID, err)
 	}
+	info := specs[rec.Spec]
 	e := &keyEntry{rec: rec, info: info, arn: r.KeyARN(rec.KeyID)}
 	for _, v := range rec.Versions {
-		if v.Version == 0 || v.Version > 1<<20 {
-			return nil, fmt.Errorf("kms: stored key %s has invalid version", rec.KeyID)
-		}
 		for len(e.vers) < int(v.Version) {
 			e.vers = append(e.vers, nil)
 		}
-		if prev != nil {
-			if i := int(v.Version) - 1; i < len(prev.rec.Versions) && i < len(prev.vers) &&
-				prev.vers[i] != nil && bytes.Equal(prev.recVersion(v.Version), v.Wrapped) {
+		switch {
+		case v.parsed != nil:
+			e.vers[v.Version-1] = v.parsed
+			continue
+		case len(v.Wrapped) == 0:
+			continue
+		case prev != nil:
+			if i := int(v.Version) - 1; i < len(prev.vers) && prev.vers[i] != nil && bytes.Equal(prev.recVersion(v.Version), v.Wrapped) {
 				e.vers[i] = prev.vers[i]
 				continue
 			}
-		}
-		if len(v.Wrapped) == 0 {
-			continue
 		}
 		k, err := r.unwrapVersion(ctx, rec, v)
 		if err != nil {
@@ -469,6 +509,43 @@ func (r *KeyRing) build(ctx context.Context, rec *KeyRecord, prev *keyEntry) (*k
 		e.vers[v.Version-1] = k
 	}
 	return e, nil
+}
+
+// validRecord checks what the KeyRing relies on in a stored record.
+func validRecord(rec *KeyRecord) error {
+	info, ok := specs[rec.Spec]
+	switch {
+	case !ok:
+		return errors.New("unknown spec")
+	case !slices.Contains(info.usages, rec.Usage):
+		return errors.New("usage not allowed for the spec")
+	case rec.Origin != OriginAWSKMS && rec.Origin != OriginExternal:
+		return errors.New("unknown origin")
+	}
+	switch rec.State {
+	case KeyStateEnabled, KeyStateDisabled, KeyStatePendingDeletion, KeyStatePendingImport:
+	default:
+		return errors.New("unknown state")
+	}
+	var last uint32
+	primary := false
+	for _, v := range rec.Versions {
+		if v.Version <= last || v.Version > MaxKeyVersions {
+			return errors.New("versions out of order or out of range")
+		}
+		last = v.Version
+		if v.Version == rec.Primary {
+			primary = len(v.Wrapped) > 0
+		}
+	}
+	if len(rec.Versions) == 0 {
+		if rec.Primary != 0 || (rec.State != KeyStatePendingImport && rec.State != KeyStatePendingDeletion) {
+			return errors.New("a key without versions must await import")
+		}
+	} else if !primary {
+		return errors.New("the primary version has no material")
+	}
+	return nil
 }
 
 func (e *keyEntry) recVersion(v uint32) []byte {
@@ -483,12 +560,12 @@ func (e *keyEntry) recVersion(v uint32) []byte {
 func (r *KeyRing) unwrapVersion(ctx context.Context, rec *KeyRecord, v VersionRecord) (*keys.Key, error) {
 	raw, err := r.cfg.RootKey.Unwrap(ctx, v.Wrapped, versionAD(rec.KeyID, v.Version))
 	if err != nil {
-		return nil, fmt.Errorf("kms: key %s version %d: root key could not unwrap its material", rec.KeyID, v.Version)
+		return nil, fmt.Errorf("%w: key %s version %d: root key could not unwrap its material", ErrInternal, rec.KeyID, v.Version)
 	}
 	defer clear(raw)
 	k, err := keys.Parse(specs[rec.Spec].typ, raw)
 	if err != nil {
-		return nil, fmt.Errorf("kms: key %s version %d: stored material does not parse", rec.KeyID, v.Version)
+		return nil, fmt.Errorf("%w: key %s version %d: stored material does not parse", ErrInternal, rec.KeyID, v.Version)
 	}
 	return k, nil
 }
@@ -501,9 +578,9 @@ func (r *KeyRing) wrapVersion(ctx context.Context, rec *KeyRecord, v uint32, raw
 	}
 	w, err := r.cfg.RootKey.Wrap(ctx, raw, versionAD(rec.KeyID, v))
 	if err != nil {
-		return VersionRecord{}, fmt.Errorf("kms: root key could not wrap key material: %w", err)
+		return VersionRecord{}, fmt.Errorf("%w: root key could not wrap key material: %w", ErrInternal, err)
 	}
-	vr := VersionRecord{Version: v, CreatedAt: r.now(), Wrapped: w, VerifyOnly: k.VerifyOnly}
+	vr := VersionRecord{Version: v, CreatedAt: r.now(), Wrapped: w, VerifyOnly: k.VerifyOnly, parsed: k}
 	if k.Type.Kind == keys.RSA || k.Type.Kind == keys.EC || k.Type.Kind == keys.Ed25519 {
 		vr.PublicKey = k.PublicDER()
 	}
@@ -527,14 +604,9 @@ func (r *KeyRing) update(ctx context.Context, id string, mutate func(rec *KeyRec
 		}
 		err := r.cfg.Store.PutKey(ctx, rec)
 		if errors.Is(err, ErrConflict) && attempt < 3 {
-			fresh, gerr := r.cfg.Store.GetKey(ctx, id)
-			if gerr != nil {
-				return nil, storeErr(gerr)
-			}
-			if cur, err = r.build(ctx, fresh, cur); err != nil {
+			if cur, err = r.reload(ctx, id, cur); err != nil {
 				return nil, err
 			}
-			r.publish(cur)
 			continue
 		}
 		if err != nil {
@@ -543,6 +615,9 @@ func (r *KeyRing) update(ctx context.Context, id string, mutate func(rec *KeyRec
 		rec.Revision++
 		next, err := r.build(ctx, rec, cur)
 		if err != nil {
+			// Saved but not usable here: forget the cached copy, so that the
+			// next use reads the Store again.
+			r.keys.Delete(id)
 			return nil, err
 		}
 		r.publish(next)

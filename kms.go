@@ -272,6 +272,9 @@ var (
 	ErrInvalidImportToken = errors.New("kms: import token is not valid")
 	// ErrAuditFailed: Config.AuditRequired is set and the Auditor failed.
 	ErrAuditFailed = errors.New("kms: audit failed")
+	// ErrInternal: the KeyRing, its Store or its RootKey failed, or a stored
+	// record is invalid. It says nothing about the caller's input.
+	ErrInternal = errors.New("kms: internal error")
 )
 
 // The reasons a key refuses use. Each matches [ErrInvalidState] with errors.Is.
@@ -313,6 +316,13 @@ func ErrorCode(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, ErrInternal):
+		// First: a Store's or RootKey's own error, wrapped inside, must not
+		// pass for the caller's.
+		return "KMSInternalException"
+	case errors.Is(err, ErrAccessDenied):
+		// Likewise for a Policy's own error.
+		return "AccessDeniedException"
 	case errors.Is(err, ErrDisabled):
 		return "DisabledException"
 	case errors.Is(err, ErrInvalidState):
@@ -331,8 +341,6 @@ func ErrorCode(err error) string {
 		return "IncorrectKeyException"
 	case errors.Is(err, ErrLimitExceeded):
 		return "LimitExceededException"
-	case errors.Is(err, ErrAccessDenied):
-		return "AccessDeniedException"
 	case errors.Is(err, ErrInvalidSignature):
 		return "KMSInvalidSignatureException"
 	case errors.Is(err, ErrInvalidMac):

@@ -93,7 +93,7 @@ func (r *KeyRing) createKey(ctx context.Context, c *call, in CreateKeyInput) (*K
 	} else {
 		raw, err := keys.Generate(info.typ, r.cfg.Rand)
 		if err != nil {
-			return nil, fmt.Errorf("kms: generating key material failed")
+			return nil, fmt.Errorf("%w: generating key material failed", ErrInternal)
 		}
 		vr, err := r.wrapVersion(ctx, rec, 1, raw)
 		clear(raw)
@@ -181,12 +181,22 @@ func (r *KeyRing) manageIn(ctx context.Context, c *call, keyID string, mutate fu
 	return r.update(ctx, e.rec.KeyID, mutate)
 }
 
+// refuseEffective is refuseStates on the key's effective state (an Enabled
+// key whose imported material expired is PendingImport).
+func (r *KeyRing) refuseEffective(rec *KeyRecord, states ...KeyState) error {
+	return refuseState(r.state(rec), states...)
+}
+
 // refuseStates fails with the state's error when the record is in one of states.
 func refuseStates(rec *KeyRecord, states ...KeyState) error {
-	if !slices.Contains(states, rec.State) {
+	return refuseState(rec.State, states...)
+}
+
+func refuseState(state KeyState, states ...KeyState) error {
+	if !slices.Contains(states, state) {
 		return nil
 	}
-	switch rec.State {
+	switch state {
 	case KeyStatePendingDeletion:
 		return ErrPendingDeletion
 	case KeyStatePendingImport:
@@ -201,7 +211,7 @@ func refuseStates(rec *KeyRecord, states ...KeyState) error {
 // nothing. Keys pending deletion or import cannot be enabled.
 func (r *KeyRing) EnableKey(ctx context.Context, keyID string) error {
 	_, err := r.manage(ctx, OpEnableKey, keyID, func(rec *KeyRecord) error {
-		if err := refuseStates(rec, KeyStatePendingDeletion, KeyStatePendingImport); err != nil {
+		if err := r.refuseEffective(rec, KeyStatePendingDeletion, KeyStatePendingImport); err != nil {
 			return err
 		}
 		rec.State = KeyStateEnabled
@@ -214,7 +224,7 @@ func (r *KeyRing) EnableKey(ctx context.Context, keyID string) error {
 // cryptographic operation until enabled again.
 func (r *KeyRing) DisableKey(ctx context.Context, keyID string) error {
 	_, err := r.manage(ctx, OpDisableKey, keyID, func(rec *KeyRecord) error {
-		if err := refuseStates(rec, KeyStatePendingDeletion, KeyStatePendingImport); err != nil {
+		if err := r.refuseEffective(rec, KeyStatePendingDeletion, KeyStatePendingImport); err != nil {
 			return err
 		}
 		rec.State = KeyStateDisabled

@@ -934,7 +934,12 @@ func TestKeyStateMatrix(t *testing.T) {
 				assert.Equal(t, stateErrorCode(want), kms.ErrorCode(err))
 				assert.Equal(t, kms.OutcomeFailed, ev.Outcome)
 				assert.Equal(t, stateErrorCode(want), ev.ErrorCode)
-				assert.Equal(t, fx.key.KeyID, ev.KeyID)
+				if op.name == "ReEncrypt from" {
+					// The event's KeyID is ReEncrypt's destination; the refused key is its source.
+					assert.Equal(t, fx.key.KeyID, ev.SourceKeyID)
+				} else {
+					assert.Equal(t, fx.key.KeyID, ev.KeyID)
+				}
 				assert.Equal(t, fx.key, after, "a refused operation changes nothing")
 			})
 		}
@@ -1884,6 +1889,7 @@ func TestPolicySeesRequest(t *testing.T) {
 	sym := r.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt)
 	sym2 := r.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt)
 	sig := r.CreateKey(kms.ECCNISTP384, kms.SignVerify)
+	sig2 := r.CreateKey(kms.ECCNISTP384, kms.SignVerify)
 	hmac := r.CreateKey(kms.HMAC224, kms.GenerateVerifyMac)
 	require.NoError(t, r.CreateAlias(ctx, "alias/billing", sym.KeyID))
 	ec := kms.EncryptionContext{"tenant": "42", "purpose": "invoice"}
@@ -1955,7 +1961,13 @@ func TestPolicySeesRequest(t *testing.T) {
 		}, []kms.Request{keyReq(kms.OpRotateKeyOnDemand, sym2)}},
 		{"CreateAlias", func(t *testing.T) error {
 			return r.CreateAlias(ctx, "alias/sig", sig.KeyID)
-		}, []kms.Request{keyReq(kms.OpCreateAlias, sig)}},
+		}, []kms.Request{with(keyReq(kms.OpCreateAlias, sig), func(q *kms.Request) { q.RequestAlias = "alias/sig" })}},
+		{"UpdateAlias asks for the old key and the new one", func(t *testing.T) error {
+			return r.UpdateAlias(ctx, "alias/sig", sig2.KeyID)
+		}, []kms.Request{
+			with(keyReq(kms.OpUpdateAlias, sig), func(q *kms.Request) { q.RequestAlias = "alias/sig" }),
+			with(keyReq(kms.OpUpdateAlias, sig2), func(q *kms.Request) { q.RequestAlias = "alias/sig" }),
+		}},
 		{"ListKeys", func(t *testing.T) error {
 			_, err := r.ListKeys(ctx, kms.ListKeysInput{})
 			return err
@@ -2200,7 +2212,8 @@ func TestNewKeyRingConfig(t *testing.T) {
 		want error
 	}{
 		{"zero", kms.Config{}, nil},
-		{"MemoryStore without RootKey", kms.Config{Store: kms.NewMemoryStore()}, nil},
+		{"MemoryStore without RootKey", kms.Config{Store: kms.NewMemoryStore()}, kms.ErrInvalidArgument},
+		{"RootKey without Store", kms.Config{RootKey: newRootKey(t)}, kms.ErrInvalidArgument},
 		{"other Store without RootKey", kms.Config{Store: fs}, kms.ErrInvalidArgument},
 		{"other Store with RootKey", kms.Config{Store: fs, RootKey: newRootKey(t)}, nil},
 		{"Region not ARN-safe", kms.Config{Region: "us east 1"}, kms.ErrInvalidArgument},

@@ -41,7 +41,9 @@ type Request struct {
 	// (CreateKey, ListKeys, ListAliases, GenerateRandom).
 	KeyID  string
 	KeyARN string
-	// RequestAlias is the alias the caller named the key by, if any.
+	// RequestAlias is the alias the caller named the key by, if any; for
+	// CreateAlias, UpdateAlias and DeleteAlias, the alias being changed.
+	// UpdateAlias asks twice: for the alias's current key, then the new one.
 	RequestAlias string
 	// KeySpec, KeyUsage and KeyOrigin describe the key; for CreateKey, the
 	// key about to be created.

@@ -35,7 +35,7 @@ func (r *KeyRing) RotateKeyOnDemand(ctx context.Context, keyID string) (uint32, 
 		}
 		raw, err := keys.Generate(e.info.typ, r.cfg.Rand)
 		if err != nil {
-			return 0, fmt.Errorf("kms: generating key material failed")
+			return 0, fmt.Errorf("%w: generating key material failed", ErrInternal)
 		}
 		defer clear(raw)
 		var v uint32
@@ -44,7 +44,10 @@ func (r *KeyRing) RotateKeyOnDemand(ctx context.Context, keyID string) (uint32, 
 			if err := refuseStates(rec, KeyStateDisabled, KeyStatePendingDeletion, KeyStatePendingImport); err != nil {
 				return err
 			}
-			v = uint32(len(rec.Versions)) + 1
+			v = rec.Versions[len(rec.Versions)-1].Version + 1
+			if v > MaxKeyVersions {
+				return fmt.Errorf("%w: a key has at most %d versions", ErrLimitExceeded, MaxKeyVersions)
+			}
 			vr, err := r.wrapVersion(ctx, rec, v, raw)
 			if err != nil {
 				return err

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pocketkms/kms/internal/keys"
 )
 
 // Store keeps key records and aliases. The KeyRing is its only writer
@@ -80,6 +82,10 @@ type VersionRecord struct {
 	PublicKey []byte
 	// VerifyOnly marks a version imported as a public key alone.
 	VerifyOnly bool
+
+	// parsed is the material the ring has just wrapped, so that it is not
+	// unwrapped again; never stored (clone drops it).
+	parsed *keys.Key
 }
 
 // ImportRecord holds the wrapping key of a pending import.
@@ -105,6 +111,7 @@ func (r *KeyRecord) clone() *KeyRecord {
 	c := *r
 	c.Versions = slices.Clone(r.Versions)
 	for i := range c.Versions {
+		c.Versions[i].parsed = nil
 		c.Versions[i].Wrapped = bytes.Clone(c.Versions[i].Wrapped)
 		c.Versions[i].PublicKey = bytes.Clone(c.Versions[i].PublicKey)
 	}
@@ -175,7 +182,8 @@ func (s *MemoryStore) ListKeys(_ context.Context, after string, limit int) ([]st
 	}
 	s.mu.RUnlock()
 	slices.Sort(ids)
-	if len(ids) > limit {
+	if len(ids) > max(limit, 0) {
+		limit = max(limit, 0)
 		ids = ids[:limit]
 	}
 	return ids, nil
@@ -232,7 +240,8 @@ func (s *MemoryStore) ListAliases(_ context.Context, keyID, after string, limit 
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b AliasRecord) int { return strings.Compare(a.Name, b.Name) })
-	if len(out) > limit {
+	if len(out) > max(limit, 0) {
+		limit = max(limit, 0)
 		out = out[:limit]
 	}
 	return out, nil

@@ -221,6 +221,7 @@ func writeVectors(t *testing.T) {
 		"key_id_unknown":     {Comment: "the named key does not exist", Expect: "not_found", Context: ec, Blob: hex.EncodeToString(vseal(vmaterial("A1"), vheader("99999999-2222-4333-8444-555555555555", 1, vnonce("9")), pt, ec))},
 		"key_id_empty":       {Comment: "key_id of length 0", Expect: "invalid_ciphertext", Context: ec, Blob: hex.EncodeToString(vseal(vmaterial("A1"), vheader("", 1, vnonce("10")), pt, ec))},
 		"key_id_space":       {Comment: "key_id holds a space", Expect: "invalid_ciphertext", Context: ec, Blob: hex.EncodeToString(vseal(vmaterial("A1"), vheader("a b", 1, vnonce("11")), pt, ec))},
+		"key_id_path":        {Comment: "key_id holds a path: only letters, digits and '-' are allowed", Expect: "invalid_ciphertext", Context: ec, Blob: hex.EncodeToString(vseal(vmaterial("A1"), vheader("../keys/x", 1, vnonce("13")), pt, ec))},
 		"key_named_other":    {Comment: "Decrypt names key B for a blob of key A", Expect: "incorrect_key", DecryptKeyID: vkB, Context: ec, Blob: hex.EncodeToString(good)},
 		"nonce_flipped":      {Comment: "one nonce bit", Expect: "invalid_ciphertext", Context: ec, Blob: hex.EncodeToString(flip(good, hdrLen-1))},
 		"ciphertext_flipped": {Comment: "one ciphertext bit", Expect: "invalid_ciphertext", Context: ec, Blob: hex.EncodeToString(flip(good, hdrLen))},

@@ -76,8 +76,8 @@ func ParseBlob(in []byte) (h BlobHeader, header, sealed []byte, err error) {
 		return BlobHeader{}, nil, nil, ErrMalformed
 	}
 	for _, c := range keyID {
-		if c <= 0x20 || c >= 0x7F { // key IDs are printable ASCII
-			return BlobHeader{}, nil, nil, ErrMalformed
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
+			return BlobHeader{}, nil, nil, ErrMalformed // key IDs are letters, digits and '-'
 		}
 	}
 	h.KeyID = string(keyID)

@@ -117,6 +117,12 @@ func testListKeys(t *testing.T, s kms.Store) {
 	ids, err = s.ListKeys(ctx, "e", 2)
 	require.NoError(t, err)
 	assert.Empty(t, ids)
+	ids, err = s.ListKeys(ctx, "", -1)
+	require.NoError(t, err, "a negative limit lists nothing")
+	assert.Empty(t, ids)
+	as, err := s.ListAliases(ctx, "", "", -1)
+	require.NoError(t, err)
+	assert.Empty(t, as)
 }
 
 func testAliases(t *testing.T, s kms.Store) {
