@@ -83,7 +83,7 @@ func (s *evilStore) GetKey(ctx context.Context, id string) (*kms.KeyRecord, erro
 func TestInvalidStoreRecords(t *testing.T) {
 	ctx := context.Background()
 	cases := map[string]func(*kms.KeyRecord){
-		"primary names no version":      func(r *kms.KeyRecord) { r.Primary = 7 },
+		"primary names no version":       func(r *kms.KeyRecord) { r.Primary = 7 },
 		"usage not allowed for the spec": func(r *kms.KeyRecord) { r.Usage = kms.EncryptDecrypt },
 		"unknown spec":                   func(r *kms.KeyRecord) { r.Spec = "AES_512" },
 		"unknown state":                  func(r *kms.KeyRecord) { r.State = "Sleeping" },
