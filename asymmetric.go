@@ -76,12 +76,8 @@ func signPrep(e *keyEntry, alg SigningAlgorithm, mt MessageType, msg []byte) (si
 func (r *KeyRing) Sign(ctx context.Context, in SignInput) (*SignOutput, error) {
 	c := r.begin(ctx, OpSign)
 	out, err := func() (*SignOutput, error) {
-		e, err := r.resolve(ctx, &c, in.KeyID)
+		e, err := r.usableKey(ctx, &c, in.KeyID)
 		if err != nil {
-			return nil, err
-		}
-		c.key(e)
-		if err := r.usable(e); err != nil {
 			return nil, err
 		}
 		si, digest, err := signPrep(e, in.SigningAlgorithm, in.MessageType, in.Message)
@@ -133,12 +129,8 @@ type VerifyOutput struct {
 func (r *KeyRing) Verify(ctx context.Context, in VerifyInput) (*VerifyOutput, error) {
 	c := r.begin(ctx, OpVerify)
 	out, err := func() (*VerifyOutput, error) {
-		e, err := r.resolve(ctx, &c, in.KeyID)
+		e, err := r.usableKey(ctx, &c, in.KeyID)
 		if err != nil {
-			return nil, err
-		}
-		c.key(e)
-		if err := r.usable(e); err != nil {
 			return nil, err
 		}
 		si, digest, err := signPrep(e, in.SigningAlgorithm, in.MessageType, in.Message)
@@ -193,12 +185,8 @@ type GetPublicKeyOutput struct {
 func (r *KeyRing) GetPublicKey(ctx context.Context, in GetPublicKeyInput) (*GetPublicKeyOutput, error) {
 	c := r.begin(ctx, OpGetPublicKey)
 	out, err := func() (*GetPublicKeyOutput, error) {
-		e, err := r.resolve(ctx, &c, in.KeyID)
+		e, err := r.usableKey(ctx, &c, in.KeyID)
 		if err != nil {
-			return nil, err
-		}
-		c.key(e)
-		if err := r.usable(e); err != nil {
 			return nil, err
 		}
 		if k := e.info.typ.Kind; k == keys.Symmetric || k == keys.HMAC {
@@ -258,12 +246,8 @@ type DeriveSharedSecretOutput struct {
 func (r *KeyRing) DeriveSharedSecret(ctx context.Context, in DeriveSharedSecretInput) (*DeriveSharedSecretOutput, error) {
 	c := r.begin(ctx, OpDeriveSharedSecret)
 	out, err := func() (*DeriveSharedSecretOutput, error) {
-		e, err := r.resolve(ctx, &c, in.KeyID)
+		e, err := r.usableKey(ctx, &c, in.KeyID)
 		if err != nil {
-			return nil, err
-		}
-		c.key(e)
-		if err := r.usable(e); err != nil {
 			return nil, err
 		}
 		if err := needUsage(e, KeyAgreement); err != nil {

@@ -488,12 +488,8 @@ func (r *KeyRing) generateDataKey(ctx context.Context, op Op, in GenerateDataKey
 // symmetricKey resolves and checks a key for an operation that seals
 // under a SYMMETRIC_DEFAULT key, and authorizes op.
 func (r *KeyRing) symmetricKey(ctx context.Context, c *call, op Op, keyID string, ec EncryptionContext) (*keyEntry, error) {
-	e, err := r.resolve(ctx, c, keyID)
+	e, err := r.usableKey(ctx, c, keyID)
 	if err != nil {
-		return nil, err
-	}
-	c.key(e)
-	if err := r.usable(e); err != nil {
 		return nil, err
 	}
 	if e.rec.Spec != SymmetricDefault {

@@ -649,6 +649,20 @@ func (r *KeyRing) usable(e *keyEntry) error {
 	return ErrInvalidState
 }
 
+// usableKey resolves a key for a cryptographic operation, records it in
+// the event and checks that its state allows use.
+func (r *KeyRing) usableKey(ctx context.Context, c *call, name string) (*keyEntry, error) {
+	e, err := r.resolve(ctx, c, name)
+	if err != nil {
+		return nil, err
+	}
+	c.key(e)
+	if err := r.usable(e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
 // needUsage checks a key's usage.
 func needUsage(e *keyEntry, u KeyUsage) error {
 	if e.rec.Usage != u {

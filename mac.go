@@ -47,10 +47,7 @@ type VerifyMacOutput struct {
 	MacAlgorithm MacAlgorithm
 }
 
-func macPrep(r *KeyRing, e *keyEntry, alg MacAlgorithm, msg []byte) error {
-	if err := r.usable(e); err != nil {
-		return err
-	}
+func macPrep(e *keyEntry, alg MacAlgorithm, msg []byte) error {
 	if err := needUsage(e, GenerateVerifyMac); err != nil {
 		return err
 	}
@@ -68,12 +65,11 @@ func macPrep(r *KeyRing, e *keyEntry, alg MacAlgorithm, msg []byte) error {
 func (r *KeyRing) GenerateMac(ctx context.Context, in GenerateMacInput) (*GenerateMacOutput, error) {
 	c := r.begin(ctx, OpGenerateMac)
 	out, err := func() (*GenerateMacOutput, error) {
-		e, err := r.resolve(ctx, &c, in.KeyID)
+		e, err := r.usableKey(ctx, &c, in.KeyID)
 		if err != nil {
 			return nil, err
 		}
-		c.key(e)
-		if err := macPrep(r, e, in.MacAlgorithm, in.Message); err != nil {
+		if err := macPrep(e, in.MacAlgorithm, in.Message); err != nil {
 			return nil, err
 		}
 		if err := c.authorize(OpGenerateMac, e, nil, string(in.MacAlgorithm)); err != nil {
@@ -93,12 +89,11 @@ func (r *KeyRing) GenerateMac(ctx context.Context, in GenerateMacInput) (*Genera
 func (r *KeyRing) VerifyMac(ctx context.Context, in VerifyMacInput) (*VerifyMacOutput, error) {
 	c := r.begin(ctx, OpVerifyMac)
 	out, err := func() (*VerifyMacOutput, error) {
-		e, err := r.resolve(ctx, &c, in.KeyID)
+		e, err := r.usableKey(ctx, &c, in.KeyID)
 		if err != nil {
 			return nil, err
 		}
-		c.key(e)
-		if err := macPrep(r, e, in.MacAlgorithm, in.Message); err != nil {
+		if err := macPrep(e, in.MacAlgorithm, in.Message); err != nil {
 			return nil, err
 		}
 		if len(in.Mac) == 0 || len(in.Mac) > 64 {

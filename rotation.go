@@ -19,12 +19,8 @@ import (
 func (r *KeyRing) RotateKeyOnDemand(ctx context.Context, keyID string) (uint32, error) {
 	c := r.begin(ctx, OpRotateKeyOnDemand)
 	v, err := func() (uint32, error) {
-		e, err := r.resolve(ctx, &c, keyID)
+		e, err := r.usableKey(ctx, &c, keyID)
 		if err != nil {
-			return 0, err
-		}
-		c.key(e)
-		if err := r.usable(e); err != nil {
 			return 0, err
 		}
 		if e.rec.Origin != OriginAWSKMS {
