@@ -1,0 +1,263 @@
+// Package esdk opens messages in the AWS Encryption SDK message format
+// (docs/FORMAT.md, section 4): key derivation and commitment, header
+// authentication, framed and non-framed bodies, the footer signature, and
+// the raw AES and raw RSA keyrings' encrypted data keys. It is the engine
+// under the Envelope; its API is internal while the Envelope takes shape.
+package esdk
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"hash"
+	"maps"
+	"slices"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/pocketkms/kms/internal/format"
+)
+
+// Errors. An authentication failure of any part is ErrOpen and nothing else.
+var (
+	ErrMalformed      = errors.New("malformed message")
+	ErrOpen           = errors.New("message authentication failed")
+	ErrNonCommitting  = errors.New("message uses a non-committing suite and the policy requires commitment")
+	ErrNoKey          = errors.New("no recipient could unwrap the data key")
+	ErrContextMissing = errors.New("required encryption context is missing")
+)
+
+// Unwrapper returns the data key from one of the encrypted data keys, given
+// the full encryption context (stored and required pairs), or ErrNoKey.
+type Unwrapper func(edks []format.EDK, ec map[string]string) ([]byte, error)
+
+// Options control Open.
+type Options struct {
+	// AllowNonCommitting lets Open read suites without key commitment (all
+	// format 1 suites), like the SDK's REQUIRE_ENCRYPT_ALLOW_DECRYPT.
+	AllowNonCommitting bool
+	// MaxEDKs bounds the encrypted data keys read; 0 means no bound.
+	MaxEDKs int
+	// Reproduced is the encryption context the reader supplies: pairs stored
+	// in the header must match it, and pairs absent from the header are the
+	// required encryption context, authenticated with the header.
+	Reproduced map[string]string
+}
+
+// Open authenticates and decrypts a whole message. It returns the
+// plaintext only when every part authenticates, and the parsed header.
+func Open(msg []byte, unwrap Unwrapper, opt Options) ([]byte, *format.MessageHeader, error) {
+	h, n, err := format.ParseMessageHeader(msg, format.HeaderLimits{MaxEDKs: opt.MaxEDKs})
+	if err != nil {
+		return nil, nil, ErrMalformed
+	}
+	if !h.Suite.Committing && !opt.AllowNonCommitting {
+		return nil, h, ErrNonCommitting
+	}
+	full := maps.Clone(h.Context)
+	required := map[string]string{}
+	for k, v := range opt.Reproduced {
+		if stored, ok := h.Context[k]; ok {
+			if stored != v {
+				return nil, h, ErrContextMissing
+			}
+			continue
+		}
+		full[k], required[k] = v, v
+	}
+	dataKey, err := unwrap(h.EDKs, full)
+	if err != nil {
+		return nil, h, err
+	}
+	defer clear(dataKey)
+	if len(dataKey) != h.Suite.KeyLen {
+		return nil, h, ErrOpen
+	}
+	aead, err := contentAEAD(h, dataKey)
+	if err != nil {
+		return nil, h, err
+	}
+	// The header tag covers the body and the required pairs.
+	aad := h.Body
+	if len(required) > 0 {
+		enc, err := format.AppendContext(nil, required)
+		if err != nil {
+			return nil, h, ErrContextMissing
+		}
+		aad = append(slices.Clone(h.Body), enc...)
+	}
+	if _, err := aead.Open(nil, h.IV, h.Tag, aad); err != nil {
+		return nil, h, ErrOpen
+	}
+	pt, bodyEnd, err := openBody(aead, h, msg, n)
+	if err != nil {
+		return nil, h, err
+	}
+	if err := checkFooter(h, msg, bodyEnd); err != nil {
+		clear(pt)
+		return nil, h, err
+	}
+	return pt, h, nil
+}
+
+// contentAEAD derives the content key and, for committing suites, checks
+// the commitment in constant time.
+func contentAEAD(h *format.MessageHeader, dataKey []byte) (cipher.AEAD, error) {
+	s := h.Suite
+	key := dataKey
+	switch {
+	case s.Committing:
+		info := binary.BigEndian.AppendUint16(nil, s.ID)
+		k, err := hkdf.Key(s.KDF.New, dataKey, h.MessageID, string(append(info, "DERIVEKEY"...)), s.KeyLen)
+		if err != nil {
+			return nil, ErrOpen
+		}
+		commit, err := hkdf.Key(s.KDF.New, dataKey, h.MessageID, "COMMITKEY", 32)
+		if err != nil || !hmac.Equal(commit, h.Commitment) {
+			return nil, ErrOpen
+		}
+		key = k
+	case s.KDF != 0:
+		info := append(binary.BigEndian.AppendUint16(nil, s.ID), h.MessageID...)
+		k, err := hkdf.Key(func() hash.Hash { return s.KDF.New() }, dataKey, nil, string(info), s.KeyLen)
+		if err != nil {
+			return nil, ErrOpen
+		}
+		key = k
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return cipher.NewGCM(block)
+}
+
+// Body AAD content strings.
+const (
+	frameString  = "AWSKMSEncryptionClient Frame"
+	finalString  = "AWSKMSEncryptionClient Final Frame"
+	singleString = "AWSKMSEncryptionClient Single Block"
+	endOfFrames  = 0xFFFFFFFF
+)
+
+func bodyAAD(id []byte, content string, seq uint32, n uint64) []byte {
+	b := append(slices.Clone(id), content...)
+	b = binary.BigEndian.AppendUint32(b, seq)
+	return binary.BigEndian.AppendUint64(b, n)
+}
+
+// openBody decrypts the body starting at off and returns the plaintext and
+// where the body ends.
+func openBody(aead cipher.AEAD, h *format.MessageHeader, msg []byte, off int) ([]byte, int, error) {
+	s := cryptobyte.String(msg[off:])
+	var pt []byte
+	fail := func(err error) ([]byte, int, error) { clear(pt); return nil, 0, err }
+	if !h.Framed {
+		var iv, ct []byte
+		var n uint64
+		if !s.ReadBytes(&iv, 12) || !s.ReadUint64(&n) || n > uint64(len(s)) || !s.ReadBytes(&ct, int(n)+16) {
+			return fail(ErrMalformed)
+		}
+		out, err := aead.Open(nil, iv, ct, bodyAAD(h.MessageID, singleString, 1, n))
+		if err != nil {
+			return fail(ErrOpen)
+		}
+		return out, len(msg) - len(s), nil
+	}
+	for seq := uint32(1); ; seq++ {
+		var first uint32
+		if !s.ReadUint32(&first) {
+			return fail(ErrMalformed)
+		}
+		final := first == endOfFrames
+		var num uint32 = first
+		if final && !s.ReadUint32(&num) {
+			return fail(ErrMalformed)
+		}
+		if num != seq || seq == endOfFrames {
+			return fail(ErrMalformed) // frames out of order, or too many
+		}
+		var iv, ct []byte
+		n := h.FrameLength
+		if final && (!s.ReadBytes(&iv, 12) || !s.ReadUint32(&n) || n > h.FrameLength) {
+			return fail(ErrMalformed)
+		}
+		if !final && !s.ReadBytes(&iv, 12) {
+			return fail(ErrMalformed)
+		}
+		if !s.ReadBytes(&ct, int(n)+16) {
+			return fail(ErrMalformed)
+		}
+		content := frameString
+		if final {
+			content = finalString
+		}
+		out, err := aead.Open(pt, iv, ct, bodyAAD(h.MessageID, content, seq, uint64(n)))
+		if err != nil {
+			return fail(ErrOpen)
+		}
+		pt = out
+		if final {
+			return pt, len(msg) - len(s), nil
+		}
+	}
+}
+
+// checkFooter verifies the signature of a signed suite over header and
+// body, and that nothing follows the message.
+func checkFooter(h *format.MessageHeader, msg []byte, end int) error {
+	rest := cryptobyte.String(msg[end:])
+	if h.Suite.SignatureHash == 0 {
+		if !rest.Empty() {
+			return ErrMalformed
+		}
+		return nil
+	}
+	var sig []byte
+	var sigLen uint16
+	if !rest.ReadUint16(&sigLen) || !rest.ReadBytes(&sig, int(sigLen)) || !rest.Empty() {
+		return ErrMalformed
+	}
+	enc, ok := h.Context["aws-crypto-public-key"]
+	if !ok {
+		return ErrMalformed
+	}
+	point, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return ErrMalformed
+	}
+	curve := elliptic.P384()
+	if h.Suite.SignatureHash.Size() == 32 {
+		curve = elliptic.P256()
+	}
+	pub, err := parseCompressed(curve, point)
+	if err != nil {
+		return ErrMalformed
+	}
+	d := h.Suite.SignatureHash.New()
+	d.Write(msg[:end])
+	if !ecdsa.VerifyASN1(pub, d.Sum(nil), sig) {
+		return ErrOpen
+	}
+	return nil
+}
+
+// parseCompressed decodes a SEC 1 compressed point.
+func parseCompressed(curve elliptic.Curve, b []byte) (*ecdsa.PublicKey, error) {
+	x, y := elliptic.UnmarshalCompressed(curve, b)
+	if x == nil {
+		return nil, ErrMalformed
+	}
+	n := (curve.Params().BitSize + 7) / 8
+	point := make([]byte, 1+2*n)
+	point[0] = 4
+	x.FillBytes(point[1 : 1+n])
+	y.FillBytes(point[1+n:])
+	return ecdsa.ParseUncompressedPublicKey(curve, point)
+}

@@ -1,0 +1,124 @@
+package esdk
+
+import (
+	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rsa"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/pocketkms/kms/internal/format"
+)
+
+// Keyring unwraps the encrypted data keys addressed to it.
+type Keyring interface {
+	// Unwrap returns the data key of edk, or errNotMine if edk is for
+	// another keyring, or an error if it is for this one but fails.
+	Unwrap(edk format.EDK, ec map[string]string) ([]byte, error)
+}
+
+var errNotMine = errors.New("encrypted data key is for another keyring")
+
+// Unwrappers tries every keyring on every encrypted data key, in order, and
+// returns the first data key one of them unwraps.
+func Unwrappers(krs ...Keyring) Unwrapper {
+	return func(edks []format.EDK, ec map[string]string) ([]byte, error) {
+		for _, edk := range edks {
+			for _, kr := range krs {
+				if dk, err := kr.Unwrap(edk, ec); err == nil {
+					return dk, nil
+				}
+			}
+		}
+		return nil, ErrNoKey
+	}
+}
+
+// RawAES is the SDK's raw AES keyring: the data key sealed with AES-GCM
+// under a wrapping key, the serialized encryption context as associated
+// data. The provider ID is the key namespace; the provider info is the key
+// name, the tag length in bits (uint32, 128), the IV length (uint32, 12) and
+// the IV.
+type RawAES struct {
+	Namespace, Name string
+	aead            cipher.AEAD
+}
+
+// NewRawAES returns a raw AES keyring for a 16, 24 or 32-byte wrapping key.
+func NewRawAES(namespace, name string, key []byte) (*RawAES, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("raw AES keyring: wrapping key must be 16, 24 or 32 bytes")
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &RawAES{Namespace: namespace, Name: name, aead: aead}, nil
+}
+
+// Format prints the keyring's names, never its key.
+func (k *RawAES) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "esdk.RawAES(%s/%s)", k.Namespace, k.Name)
+}
+
+// Unwrap implements Keyring.
+func (k *RawAES) Unwrap(edk format.EDK, ec map[string]string) ([]byte, error) {
+	info := edk.ProviderInfo
+	n := len(k.Name)
+	if edk.ProviderID != k.Namespace || len(info) != n+4+4+12 || string(info[:n]) != k.Name ||
+		binary.BigEndian.Uint32(info[n:]) != 128 || binary.BigEndian.Uint32(info[n+4:]) != 12 {
+		return nil, errNotMine
+	}
+	aad, err := serializeContext(ec)
+	if err != nil {
+		return nil, err
+	}
+	dk, err := k.aead.Open(nil, info[n+8:], edk.Ciphertext, aad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return dk, nil
+}
+
+// serializeContext is the SDK's serialization of an encryption context:
+// empty for an empty context, else the canonical encoding of section 1.
+func serializeContext(ec map[string]string) ([]byte, error) {
+	if len(ec) == 0 {
+		return nil, nil
+	}
+	return format.AppendContext(nil, ec)
+}
+
+// RawRSA is the SDK's raw RSA keyring, with OAEP padding: the provider ID is
+// the key namespace, the provider info the key name, and the ciphertext the
+// RSA-OAEP encryption of the data key with MGF1 over the same hash.
+type RawRSA struct {
+	Namespace, Name string
+	Hash            crypto.Hash
+	priv            *rsa.PrivateKey
+}
+
+// NewRawRSA returns a raw RSA keyring that unwraps with priv.
+func NewRawRSA(namespace, name string, priv *rsa.PrivateKey, h crypto.Hash) *RawRSA {
+	return &RawRSA{Namespace: namespace, Name: name, Hash: h, priv: priv}
+}
+
+// Format prints the keyring's names, never its key.
+func (k *RawRSA) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "esdk.RawRSA(%s/%s)", k.Namespace, k.Name)
+}
+
+// Unwrap implements Keyring.
+func (k *RawRSA) Unwrap(edk format.EDK, _ map[string]string) ([]byte, error) {
+	if edk.ProviderID != k.Namespace || string(edk.ProviderInfo) != k.Name {
+		return nil, errNotMine
+	}
+	dk, err := rsa.DecryptOAEP(k.Hash.New(), nil, k.priv, edk.Ciphertext, nil)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return dk, nil
+}
