@@ -131,6 +131,10 @@ func contentAEAD(h *format.MessageHeader, dataKey []byte) (cipher.AEAD, error) {
 		}
 		key = k
 	}
+	return newGCM(key)
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, ErrOpen

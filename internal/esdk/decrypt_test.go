@@ -1,6 +1,9 @@
 package esdk
 
 import (
+	"crypto/rand"
+	"fmt"
+
 	"bytes"
 	"crypto"
 	"crypto/rsa"
@@ -8,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/pocketkms/kms/internal/format"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,4 +153,53 @@ func FuzzOpen(f *testing.F) {
 			t.Fatal("plaintext returned with an error")
 		}
 	})
+}
+
+// TestSealOpen: messages written by Seal open with Open, for both suites
+// pocketkms writes, every frame boundary case, and both raw recipients;
+// tampering fails.
+func TestSealOpen(t *testing.T) {
+	keys := loadKeys(t)
+	aes, err := NewRawAES("ns", "aes", keys.aes256)
+	require.NoError(t, err)
+	rsaKR := NewRawRSA("ns", "rsa", keys.rsa, crypto.SHA256)
+	ec := map[string]string{"tenant": "17", "purpose": "test"}
+	for _, id := range []uint16{0x0478, 0x0578} {
+		for _, size := range []int{0, 1, 63, 64, 65, 128, 1000} {
+			t.Run(fmt.Sprintf("%04x/%d", id, size), func(t *testing.T) {
+				suite, _ := format.SuiteByID(id)
+				dk := make([]byte, 32)
+				_, _ = rand.Read(dk)
+				in := SealInput{Suite: suite, DataKey: dk, Context: ec, FrameLen: 64, Plaintext: bytes.Repeat([]byte{0xAB}, size), Rand: rand.Reader}
+				if suite.SignatureHash != 0 {
+					// The recipients see the context with the verification key in it.
+					signer, pub, err := NewSigner(rand.Reader)
+					require.NoError(t, err)
+					in.Signer, in.Context = signer, WithPublicKey(ec, pub)
+				}
+				e1, err := aes.Wrap(dk, in.Context, rand.Reader)
+				require.NoError(t, err)
+				e2, err := rsaKR.Wrap(dk, in.Context, rand.Reader)
+				require.NoError(t, err)
+				in.EDKs = []format.EDK{e1, e2}
+				msg, err := Seal(in)
+				require.NoError(t, err)
+				for _, kr := range []Keyring{aes, rsaKR} {
+					pt, h, err := Open(msg, Unwrappers(kr), Options{Reproduced: ec})
+					require.NoError(t, err)
+					require.True(t, bytes.Equal(in.Plaintext, pt))
+					assert.Equal(t, id, h.Suite.ID)
+				}
+				for i := range msg {
+					bad := bytes.Clone(msg)
+					bad[i] ^= 0x80
+					pt, _, err := Open(bad, Unwrappers(aes), Options{Reproduced: ec})
+					require.Error(t, err, "byte %d", i)
+					require.Nil(t, pt)
+				}
+				_, _, err = Open(msg, Unwrappers(aes), Options{Reproduced: map[string]string{"tenant": "18"}})
+				require.Error(t, err, "a different context")
+			})
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/pocketkms/kms/internal/format"
 )
@@ -98,12 +99,13 @@ func serializeContext(ec map[string]string) ([]byte, error) {
 type RawRSA struct {
 	Namespace, Name string
 	Hash            crypto.Hash
-	priv            *rsa.PrivateKey
+	priv            *rsa.PrivateKey // nil for a wrap-only keyring
+	pub             *rsa.PublicKey
 }
 
 // NewRawRSA returns a raw RSA keyring that unwraps with priv.
 func NewRawRSA(namespace, name string, priv *rsa.PrivateKey, h crypto.Hash) *RawRSA {
-	return &RawRSA{Namespace: namespace, Name: name, Hash: h, priv: priv}
+	return &RawRSA{Namespace: namespace, Name: name, Hash: h, priv: priv, pub: &priv.PublicKey}
 }
 
 // Format prints the keyring's names, never its key.
@@ -113,7 +115,7 @@ func (k *RawRSA) Format(f fmt.State, _ rune) {
 
 // Unwrap implements Keyring.
 func (k *RawRSA) Unwrap(edk format.EDK, _ map[string]string) ([]byte, error) {
-	if edk.ProviderID != k.Namespace || string(edk.ProviderInfo) != k.Name {
+	if edk.ProviderID != k.Namespace || string(edk.ProviderInfo) != k.Name || k.priv == nil {
 		return nil, errNotMine
 	}
 	dk, err := rsa.DecryptOAEP(k.Hash.New(), nil, k.priv, edk.Ciphertext, nil)
@@ -121,4 +123,32 @@ func (k *RawRSA) Unwrap(edk format.EDK, _ map[string]string) ([]byte, error) {
 		return nil, ErrOpen
 	}
 	return dk, nil
+}
+
+// Wrap seals a data key for this keyring, with a fresh random IV.
+func (k *RawAES) Wrap(dataKey []byte, ec map[string]string, rand io.Reader) (format.EDK, error) {
+	iv := make([]byte, 12)
+	if _, err := io.ReadFull(rand, iv); err != nil {
+		return format.EDK{}, errors.New("esdk: reading random IV failed")
+	}
+	aad, err := serializeContext(ec)
+	if err != nil {
+		return format.EDK{}, err
+	}
+	info := append([]byte(k.Name), 0, 0, 0, 128, 0, 0, 0, 12)
+	return format.EDK{ProviderID: k.Namespace, ProviderInfo: append(info, iv...), Ciphertext: k.aead.Seal(nil, iv, dataKey, aad)}, nil
+}
+
+// Wrap encrypts a data key to this keyring's public key.
+func (k *RawRSA) Wrap(dataKey []byte, _ map[string]string, rand io.Reader) (format.EDK, error) {
+	ct, err := rsa.EncryptOAEP(k.Hash.New(), rand, k.pub, dataKey, nil)
+	if err != nil {
+		return format.EDK{}, err
+	}
+	return format.EDK{ProviderID: k.Namespace, ProviderInfo: []byte(k.Name), Ciphertext: ct}, nil
+}
+
+// NewRawRSAPublic returns a raw RSA keyring that can only wrap.
+func NewRawRSAPublic(namespace, name string, pub *rsa.PublicKey, h crypto.Hash) *RawRSA {
+	return &RawRSA{Namespace: namespace, Name: name, Hash: h, pub: pub}
 }
