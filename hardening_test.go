@@ -110,7 +110,16 @@ func TestInvalidStoreRecords(t *testing.T) {
 // TestForeignErrorsAreWrapped: whatever a Policy returns, the caller gets
 // this operation's *Error, and its code is this ring's.
 func TestForeignErrorsAreWrapped(t *testing.T) {
-	foreign := &kms.Error{Op: kms.OpDescribeKey, KeyID: "elsewhere", Err: kms.ErrDisabled}
+	for _, foreign := range []error{
+		&kms.Error{Op: kms.OpDescribeKey, KeyID: "elsewhere", Err: kms.ErrDisabled},
+		&kms.Error{Op: kms.OpDescribeKey, KeyID: "elsewhere", Err: kms.ErrAccessDenied},
+	} {
+		checkForeignPolicyError(t, foreign)
+	}
+}
+
+func checkForeignPolicyError(t *testing.T, foreign error) {
+	t.Helper()
 	r := kmstest.New(t, kms.Config{Policy: kms.PolicyFunc(func(context.Context, kms.Request) error { return foreign })})
 	_, err := r.GenerateRandom(context.Background(), 16)
 	var ke *kms.Error

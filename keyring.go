@@ -264,10 +264,10 @@ func (c *call) authorize(op Op, e *keyEntry, ec EncryptionContext, alg string) e
 	}
 	if err := c.r.cfg.Policy.Authorize(c.ctx, req); err != nil {
 		c.ev.Outcome = OutcomeDenied
-		if errors.Is(err, ErrAccessDenied) {
+		if err == ErrAccessDenied {
 			return err
 		}
-		return &deniedError{err}
+		return &deniedError{err} // never the Policy's own *Error as ours
 	}
 	return nil
 }
