@@ -107,3 +107,33 @@ func ExampleKeyRing_Sign() {
 	fmt.Println(ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), digest[:], sig.Signature))
 	// Output: true
 }
+
+func ExampleEnvelope() {
+	ctx := context.Background()
+	ring, _ := kms.NewKeyRing(kms.Config{})
+	key, _ := ring.CreateKey(ctx, kms.CreateKeyInput{})
+	recovery, _ := ring.CreateKey(ctx, kms.CreateKeyInput{Description: "disaster recovery"})
+
+	env, err := kms.NewEnvelope(ring, kms.EnvelopeConfig{
+		Recipients: []kms.Recipient{kms.KeyRecipient(key.KeyID), kms.KeyRecipient(recovery.KeyID)},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ec := kms.EncryptionContext{"bucket": "invoices"}
+	msg, err := env.Seal(ctx, []byte("a payload of any size"), ec)
+	if err != nil {
+		log.Fatal(err)
+	}
+	h, _ := kms.ParseHeader(msg) // no key needed
+	fmt.Printf("suite %04x, %d recipients, context %v\n", h.Suite, len(h.Recipients), h.EncryptionContext)
+
+	pt, err := env.Open(ctx, msg, ec)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(pt))
+	// Output:
+	// suite 0478, 2 recipients, context map[bucket:invoices]
+	// a payload of any size
+}

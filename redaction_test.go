@@ -165,7 +165,21 @@ func TestNoKeyMaterialInOutput(t *testing.T) {
 		errs = append(errs, err)
 	}
 
+	rawRecipient, err := kms.RawAESRecipient("ns", "name", symMaterial)
+	require.NoError(t, err)
+	env, err := kms.NewEnvelope(ring, kms.EnvelopeConfig{Recipients: []kms.Recipient{kms.KeyRecipient(sym), rawRecipient}})
+	require.NoError(t, err)
+	sealed, err := env.Seal(ctx, plaintext, ectx)
+	require.NoError(t, err)
+	opened, err := env.Open(ctx, sealed, ectx)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(plaintext, opened))
+	_, openErr := env.Open(ctx, sealed, kms.EncryptionContext{"purpose": "other"})
+	require.Error(t, openErr)
+	errs = append(errs, openErr)
+
 	values := map[string]any{
+		"Envelope": env, "Recipient": rawRecipient, "EnvelopeMessage": sealed,
 		"KeyRing": ring, "Config": cfg, "RootKey": root, "kmstest.Ring": tr, "kmstest.Ring(new)": kt,
 		"EncryptInput": encIn, "EncryptOutput": enc, "DecryptOutput": dec, "GenerateDataKeyOutput": dk,
 		"GenerateDataKeyPairOutput": pair, "DeriveSharedSecretOutput": shared, "Secret": rnd,

@@ -1,0 +1,424 @@
+package kms
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/pocketkms/kms/internal/esdk"
+	"github.com/pocketkms/kms/internal/format"
+)
+
+// Envelope suites: pocketkms writes format 2 of the AWS Encryption SDK
+// message format, with key commitment.
+const (
+	// SuiteCommitted is AES-256-GCM with HKDF-SHA-512 and key commitment
+	// (0x0478), the default.
+	SuiteCommitted uint16 = 0x0478
+	// SuiteCommittedSigned adds an ECDSA P-384 signature (0x0578), for
+	// messages with many readers who must not be able to forge each
+	// other's messages.
+	SuiteCommittedSigned uint16 = 0x0578
+)
+
+// Envelope defaults.
+const (
+	// DefaultFrameLength is 64 KiB: framing costs 36 bytes and one AES-GCM
+	// call per frame (0.05% at this size), frames are large enough to be
+	// worth handing to another core, and a reader holds at most one frame
+	// of unreleased plaintext per core. The SDK's default is 4 KiB.
+	DefaultFrameLength = 64 << 10
+	// DefaultMaxRecipients bounds the encrypted data keys written and read.
+	DefaultMaxRecipients = 10
+)
+
+// EnvelopeConfig configures an Envelope. Every field but Recipients may be
+// left zero.
+type EnvelopeConfig struct {
+	// Recipients can open the envelopes: the first makes the data key (a
+	// KeyRing key through GenerateDataKey; otherwise Config.Rand) and every
+	// one receives a wrapped copy. Open tries each in turn.
+	Recipients []Recipient
+	// Suite is SuiteCommitted (the default) or SuiteCommittedSigned.
+	Suite uint16
+	// FrameLength is the plaintext bytes per frame, 1 to 1 GiB;
+	// 0 means DefaultFrameLength.
+	FrameLength int
+	// MaxRecipients bounds the recipients written and the encrypted data
+	// keys read; 0 means DefaultMaxRecipients.
+	MaxRecipients int
+	// AllowNonCommitting lets Open read messages of format 1 (suites
+	// without key commitment), as the SDK's REQUIRE_ENCRYPT_ALLOW_DECRYPT.
+	AllowNonCommitting bool
+}
+
+// Envelope seals payloads under fresh data keys wrapped for its
+// recipients, in the AWS Encryption SDK message format (docs/FORMAT.md,
+// section 4). It is safe for concurrent use.
+type Envelope struct {
+	ring *KeyRing
+	cfg  EnvelopeConfig
+}
+
+// NewEnvelope returns an Envelope that uses ring for its KeyRing
+// recipients and its Rand.
+func NewEnvelope(ring *KeyRing, cfg EnvelopeConfig) (*Envelope, error) {
+	if cfg.Suite == 0 {
+		cfg.Suite = SuiteCommitted
+	}
+	if cfg.FrameLength == 0 {
+		cfg.FrameLength = DefaultFrameLength
+	}
+	if cfg.MaxRecipients == 0 {
+		cfg.MaxRecipients = DefaultMaxRecipients
+	}
+	switch {
+	case ring == nil:
+		return nil, fmt.Errorf("%w: an Envelope needs a KeyRing", ErrInvalidArgument)
+	case cfg.Suite != SuiteCommitted && cfg.Suite != SuiteCommittedSigned:
+		return nil, fmt.Errorf("%w: Suite must be 0x0478 or 0x0578", ErrInvalidArgument)
+	case cfg.FrameLength < 1 || cfg.FrameLength > esdk.MaxFrameLength:
+		return nil, fmt.Errorf("%w: FrameLength must be 1 to %d", ErrInvalidArgument, esdk.MaxFrameLength)
+	case len(cfg.Recipients) == 0 || len(cfg.Recipients) > cfg.MaxRecipients:
+		return nil, fmt.Errorf("%w: an Envelope needs 1 to %d recipients", ErrInvalidArgument, cfg.MaxRecipients)
+	}
+	for _, rc := range cfg.Recipients {
+		if rc == nil {
+			return nil, fmt.Errorf("%w: nil recipient", ErrInvalidArgument)
+		}
+	}
+	cfg.Recipients = append([]Recipient(nil), cfg.Recipients...)
+	return &Envelope{ring: ring, cfg: cfg}, nil
+}
+
+// Envelope operations, as they appear in errors.
+const (
+	OpSeal Op = "Envelope.Seal"
+	OpOpen Op = "Envelope.Open"
+)
+
+// reservedPrefix starts the context keys the SDK reserves.
+const reservedPrefix = "aws-crypto-"
+
+// Seal encrypts plaintext into one message bound to ec. The encryption
+// context is stored in the header in the clear; it must not hold secrets
+// or keys beginning with "aws-crypto-".
+func (e *Envelope) Seal(ctx context.Context, plaintext []byte, ec EncryptionContext) ([]byte, error) {
+	out, err := e.seal(ctx, plaintext, ec)
+	if err != nil {
+		return nil, envelopeErr(OpSeal, err)
+	}
+	return out, nil
+}
+
+func (e *Envelope) seal(ctx context.Context, plaintext []byte, ec EncryptionContext) ([]byte, error) {
+	for k := range ec {
+		if strings.HasPrefix(k, reservedPrefix) {
+			return nil, fmt.Errorf("%w: encryption context keys beginning with %s are reserved", ErrInvalidArgument, reservedPrefix)
+		}
+	}
+	suite, _ := format.SuiteByID(e.cfg.Suite)
+	in := esdk.SealInput{Suite: suite, Context: ec, FrameLen: uint32(e.cfg.FrameLength), Plaintext: plaintext, Rand: e.ring.cfg.Rand}
+	if suite.SignatureHash != 0 {
+		signer, pub, err := esdk.NewSigner(e.ring.cfg.Rand)
+		if err != nil {
+			return nil, fmt.Errorf("%w: making the signing key failed", ErrInternal)
+		}
+		in.Signer, in.Context = signer, esdk.WithPublicKey(ec, pub)
+	}
+	var dataKey []byte
+	defer func() { clear(dataKey) }()
+	for i, rc := range e.cfg.Recipients {
+		edk, dk, err := rc.wrap(ctx, e.ring, suite.KeyLen, dataKey, in.Context)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			dataKey = dk
+		}
+		in.EDKs = append(in.EDKs, edk)
+	}
+	in.DataKey = dataKey
+	out, err := esdk.Seal(in)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInternal, err)
+	}
+	return out, nil
+}
+
+// Open authenticates and decrypts a message with the first recipient that
+// can unwrap its data key. Every pair of ec must be in the message: pairs
+// stored in the header must have the same value, and pairs not stored (the
+// SDK's required encryption context) must be the ones the message was
+// authenticated with. Open never returns unauthenticated plaintext; any
+// authentication failure is ErrInvalidCiphertext with no detail. The
+// plaintext must be treated as sensitive.
+func (e *Envelope) Open(ctx context.Context, msg []byte, ec EncryptionContext) ([]byte, error) {
+	unwrap := func(edks []format.EDK, full map[string]string) ([]byte, error) {
+		var refused, failed error
+		for _, edk := range edks {
+			for _, rc := range e.cfg.Recipients {
+				dk, err := rc.unwrap(ctx, e.ring, edk, full)
+				switch {
+				case err == nil:
+					return dk, nil
+				case err == errNotMine:
+				case errors.Is(err, ErrInvalidCiphertext):
+					failed = err // ours, but it does not authenticate (e.g. another context)
+				default:
+					refused = err // ours, but refused: disabled, denied, ...
+				}
+			}
+		}
+		switch {
+		case refused != nil:
+			return nil, refused
+		case failed != nil:
+			return nil, esdk.ErrOpen
+		}
+		return nil, esdk.ErrNoKey
+	}
+	pt, _, err := esdk.Open(msg, unwrap, esdk.Options{
+		AllowNonCommitting: e.cfg.AllowNonCommitting, MaxEDKs: e.cfg.MaxRecipients, Reproduced: ec,
+	})
+	if err != nil {
+		return nil, envelopeErr(OpOpen, err)
+	}
+	return pt, nil
+}
+
+// envelopeErr maps the engine's errors to the package's sentinels.
+func envelopeErr(op Op, err error) error {
+	var ke *Error
+	if errors.As(err, &ke) {
+		return &Error{Op: op, KeyID: ke.KeyID, Err: err}
+	}
+	switch {
+	case errors.Is(err, esdk.ErrMalformed), errors.Is(err, esdk.ErrOpen), errors.Is(err, esdk.ErrContextMissing):
+		err = fmt.Errorf("%w: %v", ErrInvalidCiphertext, err)
+	case errors.Is(err, esdk.ErrNoKey):
+		err = fmt.Errorf("%w: %v", ErrIncorrectKey, err)
+	case errors.Is(err, esdk.ErrNonCommitting):
+		err = fmt.Errorf("%w: %v", ErrUnsupported, err)
+	}
+	return &Error{Op: op, Err: err}
+}
+
+var errNotMine = errors.New("kms: encrypted data key is for another recipient")
+
+// Recipient is a key that receives a wrapped copy of each envelope's data
+// key. The set is closed: KeyRecipient, RawAESRecipient, RawRSARecipient.
+type Recipient interface {
+	// wrap returns the encrypted data key for dataKey; with a nil dataKey
+	// it also makes the data key.
+	wrap(ctx context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error)
+	// unwrap returns the data key of edk, or errNotMine.
+	unwrap(ctx context.Context, r *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error)
+}
+
+// KeyRecipient is a SYMMETRIC_DEFAULT key of the KeyRing, written as the
+// SDK's AWS KMS keyring writes it: provider ID "aws-kms", provider info the
+// key ARN, and the KeyRing's ciphertext blob of the data key under the
+// message's encryption context. keyID may be any name of the key; Open
+// matches recipients by ARN.
+func KeyRecipient(keyID string) Recipient { return kmsRecipient{keyID} }
+
+type kmsRecipient struct{ keyID string }
+
+func (k kmsRecipient) wrap(ctx context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
+	if dataKey == nil {
+		out, err := r.GenerateDataKey(ctx, GenerateDataKeyInput{KeyID: k.keyID, NumberOfBytes: keyLen, EncryptionContext: ec})
+		if err != nil {
+			return format.EDK{}, nil, err
+		}
+		return format.EDK{ProviderID: "aws-kms", ProviderInfo: []byte(out.KeyID), Ciphertext: out.CiphertextBlob}, out.Plaintext, nil
+	}
+	out, err := r.Encrypt(ctx, EncryptInput{KeyID: k.keyID, Plaintext: dataKey, EncryptionContext: ec})
+	if err != nil {
+		return format.EDK{}, nil, err
+	}
+	return format.EDK{ProviderID: "aws-kms", ProviderInfo: []byte(out.KeyID), Ciphertext: out.CiphertextBlob}, dataKey, nil
+}
+
+func (k kmsRecipient) unwrap(ctx context.Context, r *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error) {
+	if edk.ProviderID != "aws-kms" {
+		return nil, errNotMine
+	}
+	arn, err := r.arnOf(ctx, k.keyID)
+	if err != nil || string(edk.ProviderInfo) != arn {
+		return nil, errNotMine
+	}
+	out, err := r.Decrypt(ctx, DecryptInput{CiphertextBlob: edk.Ciphertext, KeyID: arn, EncryptionContext: ec})
+	if err != nil {
+		return nil, err
+	}
+	return out.Plaintext, nil
+}
+
+// arnOf resolves a key name to its ARN. It is bookkeeping, not an
+// operation: no Policy call, no event.
+func (r *KeyRing) arnOf(ctx context.Context, name string) (string, error) {
+	var c call
+	e, err := r.resolve(ctx, &c, name)
+	if err != nil {
+		return "", err
+	}
+	return e.arn, nil
+}
+
+// RawAESRecipient is the SDK's raw AES keyring: a 128, 192 or 256-bit
+// wrapping key held by the caller, named by a namespace and a name that
+// are written in the header. Messages it seals open in the official SDKs
+// given the same namespace, name and key, and theirs open here.
+//
+// Warning: the caller keeps the wrapping key; the KeyRing does not manage,
+// rotate or audit it.
+func RawAESRecipient(namespace, name string, key []byte) (Recipient, error) {
+	if namespace == "" || strings.HasPrefix(namespace, "aws-kms") {
+		return nil, fmt.Errorf("%w: the namespace must be set and not start with aws-kms", ErrInvalidArgument)
+	}
+	k, err := esdk.NewRawAES(namespace, name, append([]byte(nil), key...))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the wrapping key must be 16, 24 or 32 bytes", ErrInvalidArgument)
+	}
+	return rawAES{k}, nil
+}
+
+type rawAES struct{ k *esdk.RawAES }
+
+func (a rawAES) wrap(_ context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
+	if dataKey == nil {
+		dataKey = make([]byte, keyLen)
+		if _, err := io.ReadFull(r.cfg.Rand, dataKey); err != nil {
+			return format.EDK{}, nil, fmt.Errorf("%w: reading random data key failed", ErrInternal)
+		}
+	}
+	edk, err := a.k.Wrap(dataKey, ec, r.cfg.Rand)
+	if err != nil {
+		return format.EDK{}, nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	}
+	return edk, dataKey, nil
+}
+
+func (a rawAES) unwrap(_ context.Context, _ *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error) {
+	dk, err := a.k.Unwrap(edk, ec)
+	if err != nil {
+		if errors.Is(err, esdk.ErrOpen) {
+			return nil, ErrInvalidCiphertext
+		}
+		return nil, errNotMine
+	}
+	return dk, nil
+}
+
+// RawRSARecipient is the SDK's raw RSA keyring with OAEP padding (hash
+// SHA-1, SHA-256, SHA-384 or SHA-512, MGF1 over the same hash). key is an
+// *rsa.PrivateKey, which seals and opens, or an *rsa.PublicKey, which only
+// seals.
+func RawRSARecipient(namespace, name string, key any, hash crypto.Hash) (Recipient, error) {
+	if namespace == "" || strings.HasPrefix(namespace, "aws-kms") {
+		return nil, fmt.Errorf("%w: the namespace must be set and not start with aws-kms", ErrInvalidArgument)
+	}
+	switch hash {
+	case crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA512:
+	default:
+		return nil, fmt.Errorf("%w: OAEP hash must be SHA-1, SHA-256, SHA-384 or SHA-512", ErrInvalidArgument)
+	}
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		return rawRSA{esdk.NewRawRSA(namespace, name, k, hash)}, nil
+	case *rsa.PublicKey:
+		return rawRSA{esdk.NewRawRSAPublic(namespace, name, k, hash)}, nil
+	}
+	return nil, fmt.Errorf("%w: key must be an *rsa.PrivateKey or *rsa.PublicKey", ErrInvalidArgument)
+}
+
+type rawRSA struct{ k *esdk.RawRSA }
+
+func (a rawRSA) wrap(_ context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
+	if dataKey == nil {
+		dataKey = make([]byte, keyLen)
+		if _, err := io.ReadFull(r.cfg.Rand, dataKey); err != nil {
+			return format.EDK{}, nil, fmt.Errorf("%w: reading random data key failed", ErrInternal)
+		}
+	}
+	edk, err := a.k.Wrap(dataKey, ec, r.cfg.Rand)
+	if err != nil {
+		return format.EDK{}, nil, fmt.Errorf("%w: RSA wrapping failed", ErrInvalidArgument)
+	}
+	return edk, dataKey, nil
+}
+
+func (a rawRSA) unwrap(_ context.Context, _ *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error) {
+	dk, err := a.k.Unwrap(edk, ec)
+	if err != nil {
+		if errors.Is(err, esdk.ErrOpen) {
+			return nil, ErrInvalidCiphertext
+		}
+		return nil, errNotMine
+	}
+	return dk, nil
+}
+
+// Header is what ParseHeader reads from a message without any key.
+type Header struct {
+	// Version is the message format version, 1 or 2.
+	Version uint8
+	// Suite is the algorithm suite ID (0x0478, 0x0578, or a format-1 suite).
+	Suite     uint16
+	MessageID []byte
+	// EncryptionContext is the context stored in the header, including the
+	// verification key of a signed suite (aws-crypto-public-key).
+	EncryptionContext EncryptionContext
+	Recipients        []HeaderRecipient
+	// FrameLength is 0 for a non-framed message.
+	FrameLength int
+	Signed      bool
+	Committing  bool
+	// Size is the length of the header, where the body starts.
+	Size int
+}
+
+// HeaderRecipient is one encrypted data key of a message.
+type HeaderRecipient struct {
+	// ProviderID is "aws-kms" for a KMS key (a KeyRing key or an AWS KMS
+	// key), or a raw keyring's namespace.
+	ProviderID string
+	// KeyARN is the key ARN of an "aws-kms" recipient, and KeyVersion the
+	// version named by a KeyRing ciphertext blob (0 if the blob is not one).
+	KeyARN     string
+	KeyVersion uint32
+	// ProviderInfo is the raw provider info (for raw keyrings, the key name
+	// followed by wrapping parameters).
+	ProviderInfo []byte
+}
+
+// ParseHeader reads a message's header with no key: suite, message ID,
+// encryption context, recipients and frame length. Nothing in it is
+// authenticated until the message is opened.
+func ParseHeader(msg []byte) (*Header, error) {
+	h, n, err := format.ParseMessageHeader(msg, format.HeaderLimits{})
+	if err != nil {
+		return nil, &Error{Op: "ParseHeader", Err: fmt.Errorf("%w: %v", ErrInvalidCiphertext, err)}
+	}
+	out := &Header{
+		Version: h.Suite.Version, Suite: h.Suite.ID, MessageID: h.MessageID,
+		EncryptionContext: EncryptionContext(h.Context), FrameLength: int(h.FrameLength),
+		Signed: h.Suite.SignatureHash != 0, Committing: h.Suite.Committing, Size: n,
+	}
+	for _, edk := range h.EDKs {
+		hr := HeaderRecipient{ProviderID: edk.ProviderID, ProviderInfo: edk.ProviderInfo}
+		if edk.ProviderID == "aws-kms" {
+			hr.KeyARN = string(edk.ProviderInfo)
+			if bh, _, _, err := format.ParseBlob(edk.Ciphertext); err == nil {
+				hr.KeyVersion = bh.KeyVersion
+			}
+		}
+		out.Recipients = append(out.Recipients, hr)
+	}
+	return out, nil
+}
