@@ -211,7 +211,10 @@ func envelopeErr(op Op, err error) error {
 var errNotMine = errors.New("kms: encrypted data key is for another recipient")
 
 // Recipient is a key that receives a wrapped copy of each envelope's data
-// key. The set is closed: KeyRecipient, RawAESRecipient, RawRSARecipient.
+// key. The set is closed: KeyRecipient; RawAESKeyRecipient and
+// RawRSAKeyRecipient (raw keyrings whose wrapping key is a KeyRing key);
+// RawAESRecipient and RawRSARecipient (raw keyrings whose wrapping key the
+// caller holds).
 type Recipient interface {
 	// wrap returns the encrypted data key for dataKey; with a nil dataKey
 	// it also makes the data key.
@@ -278,8 +281,8 @@ func (r *KeyRing) arnOf(ctx context.Context, name string) (string, error) {
 // Warning: the caller keeps the wrapping key; the KeyRing does not manage,
 // rotate or audit it.
 func RawAESRecipient(namespace, name string, key []byte) (Recipient, error) {
-	if namespace == "" || strings.HasPrefix(namespace, "aws-kms") {
-		return nil, fmt.Errorf("%w: the namespace must be set and not start with aws-kms", ErrInvalidArgument)
+	if err := checkNamespace(namespace); err != nil {
+		return nil, err
 	}
 	k, err := esdk.NewRawAES(namespace, name, append([]byte(nil), key...))
 	if err != nil {
@@ -320,13 +323,11 @@ func (a rawAES) unwrap(_ context.Context, _ *KeyRing, edk format.EDK, ec map[str
 // *rsa.PrivateKey, which seals and opens, or an *rsa.PublicKey, which only
 // seals.
 func RawRSARecipient(namespace, name string, key any, hash crypto.Hash) (Recipient, error) {
-	if namespace == "" || strings.HasPrefix(namespace, "aws-kms") {
-		return nil, fmt.Errorf("%w: the namespace must be set and not start with aws-kms", ErrInvalidArgument)
+	if err := checkNamespace(namespace); err != nil {
+		return nil, err
 	}
-	switch hash {
-	case crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA512:
-	default:
-		return nil, fmt.Errorf("%w: OAEP hash must be SHA-1, SHA-256, SHA-384 or SHA-512", ErrInvalidArgument)
+	if err := checkOAEPHash(hash); err != nil {
+		return nil, err
 	}
 	switch k := key.(type) {
 	case *rsa.PrivateKey:

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -231,6 +233,17 @@ func TestESDKVectors(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(file(m.Keys), &keys))
 
+	// The manifest's keys are imported into the ring, once each; raw
+	// recipients then name them by key ID.
+	r := kmstest.New(t)
+	imported := map[string]string{}
+	importKey := func(t *testing.T, name string, spec kms.KeySpec, material []byte) string {
+		if id, ok := imported[name]; ok {
+			return id
+		}
+		imported[name] = r.ImportKey(spec, kms.EncryptDecrypt, material).KeyID
+		return imported[name]
+	}
 	recipient := func(t *testing.T, mk map[string]string) kms.Recipient {
 		k, ok := keys.Keys[mk["key"]]
 		require.True(t, ok, "unknown key %q", mk["key"])
@@ -238,25 +251,36 @@ func TestESDKVectors(t *testing.T) {
 		case "aes":
 			raw, err := base64.StdEncoding.DecodeString(k.Material)
 			require.NoError(t, err)
-			rc, err := kms.RawAESRecipient(mk["provider-id"], k.KeyID, raw)
+			if len(raw) != 32 { // the ring holds AES-256 keys only
+				rc, err := kms.RawAESRecipient(mk["provider-id"], k.KeyID, raw)
+				require.NoError(t, err)
+				return rc
+			}
+			rc, err := kms.RawAESKeyRecipient(mk["provider-id"], k.KeyID, importKey(t, mk["key"], kms.SymmetricDefault, raw))
 			require.NoError(t, err)
 			return rc
 		case "rsa":
 			block, _ := pem.Decode([]byte(k.Material))
 			require.NotNil(t, block)
 			var key any
+			h := map[string]crypto.Hash{"sha1": crypto.SHA1, "sha256": crypto.SHA256, "sha384": crypto.SHA384, "sha512": crypto.SHA512}[mk["padding-hash"]]
+			if mk["padding-algorithm"] != "oaep-mgf1" || h == 0 {
+				t.Skipf("RSA padding %s/%s is not supported (PKCS#1 v1.5 key wrapping is not offered)", mk["padding-algorithm"], mk["padding-hash"])
+			}
 			if k.Type == "private" {
 				pk, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 				require.NoError(t, err)
+				spec := map[int]kms.KeySpec{2048: kms.RSA2048, 3072: kms.RSA3072, 4096: kms.RSA4096}[pk.(*rsa.PrivateKey).N.BitLen()]
+				if spec != "" {
+					rc, err := kms.RawRSAKeyRecipient(mk["provider-id"], k.KeyID, importKey(t, mk["key"], spec, block.Bytes), h)
+					require.NoError(t, err)
+					return rc
+				}
 				key = pk
 			} else {
 				pk, err := x509.ParsePKIXPublicKey(block.Bytes)
 				require.NoError(t, err)
 				key = pk
-			}
-			h := map[string]crypto.Hash{"sha1": crypto.SHA1, "sha256": crypto.SHA256, "sha384": crypto.SHA384, "sha512": crypto.SHA512}[mk["padding-hash"]]
-			if mk["padding-algorithm"] != "oaep-mgf1" || h == 0 {
-				t.Skipf("RSA padding %s/%s is not supported (PKCS#1 v1.5 key wrapping is not offered)", mk["padding-algorithm"], mk["padding-hash"])
 			}
 			rc, err := kms.RawRSARecipient(mk["provider-id"], k.KeyID, key, h)
 			require.NoError(t, err)
@@ -266,7 +290,6 @@ func TestESDKVectors(t *testing.T) {
 		return nil
 	}
 
-	r := kmstest.New(t)
 	counts := map[string]int{}
 	for name, tc := range m.Tests {
 		t.Run(name, func(t *testing.T) {
@@ -330,4 +353,63 @@ func FuzzParseHeader(f *testing.F) {
 			t.Fatalf("inconsistent header")
 		}
 	})
+}
+
+// TestRingRawRecipients: raw keyring recipients whose wrapping keys live in
+// the ring write exactly what the byte-key recipients read (and back), are
+// audited as Encrypt and Decrypt of their keys, and follow key state.
+func TestRingRawRecipients(t *testing.T) {
+	ctx := context.Background()
+	r := kmstest.New(t)
+	// Never use a literal key like this outside tests.
+	aesKey := bytes.Repeat([]byte{0x5C}, 32)
+	aesID := r.ImportKey(kms.SymmetricDefault, kms.EncryptDecrypt, aesKey).KeyID
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(rsaKey)
+	require.NoError(t, err)
+	rsaID := r.ImportKey(kms.RSA2048, kms.EncryptDecrypt, der).KeyID
+
+	ringAES, err := kms.RawAESKeyRecipient("hsm", "aes", aesID)
+	require.NoError(t, err)
+	ringRSA, err := kms.RawRSAKeyRecipient("hsm", "rsa", rsaID, crypto.SHA512)
+	require.NoError(t, err)
+	bytesAES, err := kms.RawAESRecipient("hsm", "aes", aesKey)
+	require.NoError(t, err)
+	bytesRSA, err := kms.RawRSARecipient("hsm", "rsa", rsaKey, crypto.SHA512)
+	require.NoError(t, err)
+	ec := kms.EncryptionContext{"k": "v"}
+
+	for _, pair := range [][2]kms.Recipient{{ringAES, bytesAES}, {bytesAES, ringAES}, {ringRSA, bytesRSA}, {bytesRSA, ringRSA}} {
+		seal := newEnvelope(t, r, kms.EnvelopeConfig{Recipients: []kms.Recipient{pair[0]}})
+		open := newEnvelope(t, r, kms.EnvelopeConfig{Recipients: []kms.Recipient{pair[1]}})
+		msg, err := seal.Seal(ctx, []byte("interoperable"), ec)
+		require.NoError(t, err)
+		pt, err := open.Open(ctx, msg, ec)
+		require.NoError(t, err)
+		assert.Equal(t, "interoperable", string(pt))
+	}
+
+	r.Events.Reset()
+	env := newEnvelope(t, r, kms.EnvelopeConfig{Recipients: []kms.Recipient{ringAES}})
+	msg, err := env.Seal(ctx, []byte("x"), ec)
+	require.NoError(t, err)
+	_, err = env.Open(ctx, msg, ec)
+	require.NoError(t, err)
+	evs := r.Events.Events()
+	require.Len(t, evs, 2)
+	assert.Equal(t, []kms.Op{kms.OpEncrypt, kms.OpDecrypt}, []kms.Op{evs[0].Op, evs[1].Op})
+	assert.Equal(t, aesID, evs[1].KeyID)
+	assert.Equal(t, "v", evs[1].EncryptionContext["k"])
+
+	require.NoError(t, r.DisableKey(ctx, aesID))
+	_, err = env.Open(ctx, msg, ec)
+	require.ErrorIs(t, err, kms.ErrDisabled)
+	_, err = env.Seal(ctx, []byte("x"), ec)
+	require.ErrorIs(t, err, kms.ErrDisabled)
+
+	wrongKind, err := kms.RawAESKeyRecipient("hsm", "aes", rsaID)
+	require.NoError(t, err)
+	_, err = newEnvelope(t, r, kms.EnvelopeConfig{Recipients: []kms.Recipient{wrongKind}}).Seal(ctx, []byte("x"), nil)
+	require.ErrorIs(t, err, kms.ErrInvalidUsage)
 }

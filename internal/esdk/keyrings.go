@@ -67,26 +67,43 @@ func (k *RawAES) Format(f fmt.State, _ rune) {
 
 // Unwrap implements Keyring.
 func (k *RawAES) Unwrap(edk format.EDK, ec map[string]string) ([]byte, error) {
-	info := edk.ProviderInfo
-	n := len(k.Name)
-	if edk.ProviderID != k.Namespace || len(info) != n+4+4+12 || string(info[:n]) != k.Name ||
-		binary.BigEndian.Uint32(info[n:]) != 128 || binary.BigEndian.Uint32(info[n+4:]) != 12 {
+	iv, ok := RawAESIV(edk, k.Namespace, k.Name)
+	if !ok {
 		return nil, errNotMine
 	}
-	aad, err := serializeContext(ec)
+	aad, err := SerializeContext(ec)
 	if err != nil {
 		return nil, err
 	}
-	dk, err := k.aead.Open(nil, info[n+8:], edk.Ciphertext, aad)
+	dk, err := k.aead.Open(nil, iv, edk.Ciphertext, aad)
 	if err != nil {
 		return nil, ErrOpen
 	}
 	return dk, nil
 }
 
-// serializeContext is the SDK's serialization of an encryption context:
+// RawAESInfo is the provider info of a raw AES EDK: the key name, the tag
+// length in bits (128) and the IV length (12) as uint32s, and the IV.
+func RawAESInfo(name string, iv []byte) []byte {
+	info := append([]byte(name), 0, 0, 0, 128, 0, 0, 0, 12)
+	return append(info, iv...)
+}
+
+// RawAESIV returns the IV of a raw AES EDK addressed to namespace and name,
+// and whether it is one.
+func RawAESIV(edk format.EDK, namespace, name string) ([]byte, bool) {
+	info := edk.ProviderInfo
+	n := len(name)
+	if edk.ProviderID != namespace || len(info) != n+4+4+12 || string(info[:n]) != name ||
+		binary.BigEndian.Uint32(info[n:]) != 128 || binary.BigEndian.Uint32(info[n+4:]) != 12 {
+		return nil, false
+	}
+	return info[n+8:], true
+}
+
+// SerializeContext is the SDK's serialization of an encryption context:
 // empty for an empty context, else the canonical encoding of section 1.
-func serializeContext(ec map[string]string) ([]byte, error) {
+func SerializeContext(ec map[string]string) ([]byte, error) {
 	if len(ec) == 0 {
 		return nil, nil
 	}
@@ -131,12 +148,11 @@ func (k *RawAES) Wrap(dataKey []byte, ec map[string]string, rand io.Reader) (for
 	if _, err := io.ReadFull(rand, iv); err != nil {
 		return format.EDK{}, errors.New("esdk: reading random IV failed")
 	}
-	aad, err := serializeContext(ec)
+	aad, err := SerializeContext(ec)
 	if err != nil {
 		return format.EDK{}, err
 	}
-	info := append([]byte(k.Name), 0, 0, 0, 128, 0, 0, 0, 12)
-	return format.EDK{ProviderID: k.Namespace, ProviderInfo: append(info, iv...), Ciphertext: k.aead.Seal(nil, iv, dataKey, aad)}, nil
+	return format.EDK{ProviderID: k.Namespace, ProviderInfo: RawAESInfo(k.Name, iv), Ciphertext: k.aead.Seal(nil, iv, dataKey, aad)}, nil
 }
 
 // Wrap encrypts a data key to this keyring's public key.
