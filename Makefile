@@ -3,14 +3,21 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 GOBIN := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: run test check vet staticcheck fmt-check race bench fuzz
+.PHONY: run test check vet staticcheck fmt-check race bench fuzz interop-deps
 
 # run is the main job on the embedded default: an in-memory KeyRing.
 run:
 	$(GO) run ./examples/quickstart
 
-# test runs every check and the whole suite under the race detector.
-test: fmt-check vet staticcheck race
+# test runs every check and the whole suite under the race detector. It
+# installs what the tests need: staticcheck, and Node.js with the official
+# AWS Encryption SDK for JavaScript for the interoperability tests.
+test: fmt-check vet staticcheck interop-deps race
+
+interop-deps:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm)
+	cd interop/node && npm ci --no-audit --no-fund
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
