@@ -116,26 +116,42 @@ func (e *Envelope) Seal(ctx context.Context, plaintext []byte, ec EncryptionCont
 }
 
 func (e *Envelope) seal(ctx context.Context, plaintext []byte, ec EncryptionContext) ([]byte, error) {
+	in, err := e.prepare(ctx, ec)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(in.DataKey)
+	in.Plaintext = plaintext
+	out, err := esdk.Seal(in)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInternal, err)
+	}
+	return out, nil
+}
+
+// prepare makes the data key and the encrypted data keys of a message. The
+// caller clears in.DataKey.
+func (e *Envelope) prepare(ctx context.Context, ec EncryptionContext) (in esdk.SealInput, err error) {
 	for k := range ec {
 		if strings.HasPrefix(k, reservedPrefix) {
-			return nil, fmt.Errorf("%w: encryption context keys beginning with %s are reserved", ErrInvalidArgument, reservedPrefix)
+			return in, fmt.Errorf("%w: encryption context keys beginning with %s are reserved", ErrInvalidArgument, reservedPrefix)
 		}
 	}
 	suite, _ := format.SuiteByID(e.cfg.Suite)
-	in := esdk.SealInput{Suite: suite, Context: ec, FrameLen: uint32(e.cfg.FrameLength), Plaintext: plaintext, Rand: e.ring.cfg.Rand}
+	in = esdk.SealInput{Suite: suite, Context: ec, FrameLen: uint32(e.cfg.FrameLength), Rand: e.ring.cfg.Rand}
 	if suite.SignatureHash != 0 {
 		signer, pub, err := esdk.NewSigner(e.ring.cfg.Rand)
 		if err != nil {
-			return nil, fmt.Errorf("%w: making the signing key failed", ErrInternal)
+			return in, fmt.Errorf("%w: making the signing key failed", ErrInternal)
 		}
 		in.Signer, in.Context = signer, esdk.WithPublicKey(ec, pub)
 	}
 	var dataKey []byte
-	defer func() { clear(dataKey) }()
 	for i, rc := range e.cfg.Recipients {
 		edk, dk, err := rc.wrap(ctx, e.ring, suite.KeyLen, dataKey, in.Context)
 		if err != nil {
-			return nil, err
+			clear(dataKey)
+			return in, err
 		}
 		if i == 0 {
 			dataKey = dk
@@ -143,11 +159,59 @@ func (e *Envelope) seal(ctx context.Context, plaintext []byte, ec EncryptionCont
 		in.EDKs = append(in.EDKs, edk)
 	}
 	in.DataKey = dataKey
-	out, err := esdk.Seal(in)
+	return in, nil
+}
+
+// NewWriter returns a writer that seals what is written to it into one
+// message written to w, in constant memory whatever the size: the header
+// at once, frames as they fill (a batch sealed in parallel, one frame per
+// core), and the final frame and, for a signed suite, the signature when
+// it is closed. Close must be called, or the message is incomplete; it
+// does not close w.
+func (e *Envelope) NewWriter(ctx context.Context, w io.Writer, ec EncryptionContext) (io.WriteCloser, error) {
+	in, err := e.prepare(ctx, ec)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInternal, err)
+		return nil, envelopeErr(OpSeal, err)
 	}
-	return out, nil
+	defer clear(in.DataKey)
+	sw, err := esdk.NewWriter(w, in)
+	if err != nil {
+		return nil, envelopeErr(OpSeal, err)
+	}
+	return sw, nil
+}
+
+// NewReader reads and authenticates a message's header from r and returns
+// a reader of its plaintext, in constant memory whatever the size. The
+// plaintext of each frame is released only after the frame authenticates;
+// frames missing, repeated, reordered or cut short, and bytes after the
+// message, are errors. io.EOF is returned only after the whole message,
+// including the signature of a signed suite, has been verified.
+//
+// Warning: a message can still turn out to be truncated or forged after
+// some plaintext was released. Callers must not act on the data, or must
+// be able to undo what they did, until Read has returned io.EOF. Use Open
+// when the message fits in memory.
+func (e *Envelope) NewReader(ctx context.Context, r io.Reader, ec EncryptionContext) (io.Reader, error) {
+	sr, err := esdk.NewReader(r, e.unwrapper(ctx), e.openOptions(ec))
+	if err != nil {
+		return nil, envelopeErr(OpOpen, err)
+	}
+	return envelopeReader{sr}, nil
+}
+
+type envelopeReader struct{ r *esdk.Reader }
+
+func (er envelopeReader) Read(p []byte) (int, error) {
+	n, err := er.r.Read(p)
+	if err != nil && err != io.EOF {
+		return n, envelopeErr(OpOpen, err)
+	}
+	return n, err
+}
+
+func (e *Envelope) openOptions(ec EncryptionContext) esdk.Options {
+	return esdk.Options{AllowNonCommitting: e.cfg.AllowNonCommitting, MaxEDKs: e.cfg.MaxRecipients, Reproduced: ec}
 }
 
 // Open authenticates and decrypts a message with the first recipient that
@@ -158,7 +222,16 @@ func (e *Envelope) seal(ctx context.Context, plaintext []byte, ec EncryptionCont
 // authentication failure is ErrInvalidCiphertext with no detail. The
 // plaintext must be treated as sensitive.
 func (e *Envelope) Open(ctx context.Context, msg []byte, ec EncryptionContext) ([]byte, error) {
-	unwrap := func(edks []format.EDK, full map[string]string) ([]byte, error) {
+	pt, _, err := esdk.Open(msg, e.unwrapper(ctx), e.openOptions(ec))
+	if err != nil {
+		return nil, envelopeErr(OpOpen, err)
+	}
+	return pt, nil
+}
+
+// unwrapper tries every recipient on every encrypted data key.
+func (e *Envelope) unwrapper(ctx context.Context) esdk.Unwrapper {
+	return func(edks []format.EDK, full map[string]string) ([]byte, error) {
 		var refused, failed error
 		for _, edk := range edks {
 			for _, rc := range e.cfg.Recipients {
@@ -182,13 +255,6 @@ func (e *Envelope) Open(ctx context.Context, msg []byte, ec EncryptionContext) (
 		}
 		return nil, esdk.ErrNoKey
 	}
-	pt, _, err := esdk.Open(msg, unwrap, esdk.Options{
-		AllowNonCommitting: e.cfg.AllowNonCommitting, MaxEDKs: e.cfg.MaxRecipients, Reproduced: ec,
-	})
-	if err != nil {
-		return nil, envelopeErr(OpOpen, err)
-	}
-	return pt, nil
 }
 
 // envelopeErr maps the engine's errors to the package's sentinels.
@@ -202,7 +268,7 @@ func envelopeErr(op Op, err error) error {
 		err = fmt.Errorf("%w: %v", ErrInvalidCiphertext, err)
 	case errors.Is(err, esdk.ErrNoKey):
 		err = fmt.Errorf("%w: %v", ErrIncorrectKey, err)
-	case errors.Is(err, esdk.ErrNonCommitting):
+	case errors.Is(err, esdk.ErrNonCommitting), errors.Is(err, esdk.ErrUnsupportedStream):
 		err = fmt.Errorf("%w: %v", ErrUnsupported, err)
 	}
 	return &Error{Op: op, Err: err}

@@ -11,10 +11,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -412,4 +415,104 @@ func TestRingRawRecipients(t *testing.T) {
 	require.NoError(t, err)
 	_, err = newEnvelope(t, r, kms.EnvelopeConfig{Recipients: []kms.Recipient{wrongKind}}).Seal(ctx, []byte("x"), nil)
 	require.ErrorIs(t, err, kms.ErrInvalidUsage)
+}
+
+func TestEnvelopeStreams(t *testing.T) {
+	ctx := context.Background()
+	r := kmstest.New(t)
+	k := r.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt)
+	ec := kms.EncryptionContext{"object": "backup.tar"}
+	for _, suite := range []uint16{kms.SuiteCommitted, kms.SuiteCommittedSigned} {
+		for _, size := range []int{0, 1, 100000} {
+			t.Run(fmt.Sprintf("%04x/%d", suite, size), func(t *testing.T) {
+				env := newEnvelope(t, r, kms.EnvelopeConfig{Recipients: []kms.Recipient{kms.KeyRecipient(k.KeyID)}, Suite: suite, FrameLength: 4096})
+				pt := make([]byte, size)
+				_, _ = rand.Read(pt)
+				var buf bytes.Buffer
+				w, err := env.NewWriter(ctx, &buf, ec)
+				require.NoError(t, err)
+				_, err = io.Copy(w, iotest.HalfReader(bytes.NewReader(pt)))
+				require.NoError(t, err)
+				require.NoError(t, w.Close())
+				msg := buf.Bytes()
+
+				got, err := env.Open(ctx, msg, ec) // a streamed message opens whole
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(pt, got))
+
+				sealed, err := env.Seal(ctx, pt, ec) // and a whole one streams
+				require.NoError(t, err)
+				for _, m := range [][]byte{msg, sealed} {
+					rd, err := env.NewReader(ctx, iotest.OneByteReader(bytes.NewReader(m)), ec)
+					require.NoError(t, err)
+					got, err := io.ReadAll(rd)
+					require.NoError(t, err)
+					require.True(t, bytes.Equal(pt, got))
+				}
+
+				if size > 0 {
+					rd, err := env.NewReader(ctx, bytes.NewReader(msg[:len(msg)-1]), ec)
+					require.NoError(t, err)
+					_, err = io.ReadAll(rd)
+					require.ErrorIs(t, err, kms.ErrInvalidCiphertext, "a truncated stream never ends in io.EOF")
+				}
+				_, err = env.NewReader(ctx, bytes.NewReader(msg), kms.EncryptionContext{"object": "other"})
+				require.ErrorIs(t, err, kms.ErrInvalidCiphertext)
+			})
+		}
+	}
+}
+
+// FuzzNewReader: any input ends in an error or in exactly the plaintext of
+// the seed it came from; it never panics.
+func FuzzNewReader(f *testing.F) {
+	r := kmstest.New(f)
+	k := r.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt)
+	env, err := kms.NewEnvelope(r.KeyRing, kms.EnvelopeConfig{Recipients: []kms.Recipient{kms.KeyRecipient(k.KeyID)}, FrameLength: 16})
+	require.NoError(f, err)
+	pt := []byte("a message of several frames, for the fuzzer")
+	msg, err := env.Seal(context.Background(), pt, nil)
+	require.NoError(f, err)
+	f.Add(msg)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		rd, err := env.NewReader(context.Background(), bytes.NewReader(in), nil)
+		if err != nil {
+			return
+		}
+		got, err := io.ReadAll(rd)
+		if !bytes.HasPrefix(pt, got) {
+			t.Fatalf("released bytes that are not the message's")
+		}
+		if err == nil && !bytes.Equal(pt, got) {
+			t.Fatalf("EOF before the whole message")
+		}
+	})
+}
+
+func ExampleEnvelope_NewWriter() {
+	ctx := context.Background()
+	ring, _ := kms.NewKeyRing(kms.Config{})
+	key, _ := ring.CreateKey(ctx, kms.CreateKeyInput{})
+	env, _ := kms.NewEnvelope(ring, kms.EnvelopeConfig{Recipients: []kms.Recipient{kms.KeyRecipient(key.KeyID)}})
+	ec := kms.EncryptionContext{"file": "backup.tar"}
+
+	var stored bytes.Buffer // a file, an object store upload, ...
+	w, err := env.NewWriter(ctx, &stored, ec)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := io.Copy(w, strings.NewReader(strings.Repeat("data ", 100000))); err != nil {
+		log.Fatal(err)
+	}
+	if err := w.Close(); err != nil { // writes the final frame
+		log.Fatal(err)
+	}
+
+	r, err := env.NewReader(ctx, &stored, ec)
+	if err != nil {
+		log.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, r) // act on the data only once this returns nil
+	fmt.Println(n, err)
+	// Output: 500000 <nil>
 }

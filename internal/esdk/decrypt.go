@@ -57,43 +57,9 @@ func Open(msg []byte, unwrap Unwrapper, opt Options) ([]byte, *format.MessageHea
 	if err != nil {
 		return nil, nil, ErrMalformed
 	}
-	if !h.Suite.Committing && !opt.AllowNonCommitting {
-		return nil, h, ErrNonCommitting
-	}
-	full := maps.Clone(h.Context)
-	required := map[string]string{}
-	for k, v := range opt.Reproduced {
-		if stored, ok := h.Context[k]; ok {
-			if stored != v {
-				return nil, h, ErrContextMissing
-			}
-			continue
-		}
-		full[k], required[k] = v, v
-	}
-	dataKey, err := unwrap(h.EDKs, full)
+	aead, err := openHeader(h, unwrap, opt)
 	if err != nil {
 		return nil, h, err
-	}
-	defer clear(dataKey)
-	if len(dataKey) != h.Suite.KeyLen {
-		return nil, h, ErrOpen
-	}
-	aead, err := contentAEAD(h, dataKey)
-	if err != nil {
-		return nil, h, err
-	}
-	// The header tag covers the body and the required pairs.
-	aad := h.Body
-	if len(required) > 0 {
-		enc, err := format.AppendContext(nil, required)
-		if err != nil {
-			return nil, h, ErrContextMissing
-		}
-		aad = append(slices.Clone(h.Body), enc...)
-	}
-	if _, err := aead.Open(nil, h.IV, h.Tag, aad); err != nil {
-		return nil, h, ErrOpen
 	}
 	pt, bodyEnd, err := openBody(aead, h, msg, n)
 	if err != nil {
@@ -104,6 +70,51 @@ func Open(msg []byte, unwrap Unwrapper, opt Options) ([]byte, *format.MessageHea
 		return nil, h, err
 	}
 	return pt, h, nil
+}
+
+// openHeader applies the commitment policy, checks the reproduced context,
+// unwraps the data key, derives the content key and authenticates the
+// header.
+func openHeader(h *format.MessageHeader, unwrap Unwrapper, opt Options) (cipher.AEAD, error) {
+	if !h.Suite.Committing && !opt.AllowNonCommitting {
+		return nil, ErrNonCommitting
+	}
+	full := maps.Clone(h.Context)
+	required := map[string]string{}
+	for k, v := range opt.Reproduced {
+		if stored, ok := h.Context[k]; ok {
+			if stored != v {
+				return nil, ErrContextMissing
+			}
+			continue
+		}
+		full[k], required[k] = v, v
+	}
+	dataKey, err := unwrap(h.EDKs, full)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dataKey)
+	if len(dataKey) != h.Suite.KeyLen {
+		return nil, ErrOpen
+	}
+	aead, err := contentAEAD(h, dataKey)
+	if err != nil {
+		return nil, err
+	}
+	// The header tag covers the body and the required pairs.
+	aad := h.Body
+	if len(required) > 0 {
+		enc, err := format.AppendContext(nil, required)
+		if err != nil {
+			return nil, ErrContextMissing
+		}
+		aad = append(slices.Clone(h.Body), enc...)
+	}
+	if _, err := aead.Open(nil, h.IV, h.Tag, aad); err != nil {
+		return nil, ErrOpen
+	}
+	return aead, nil
 }
 
 // contentAEAD derives the content key and, for committing suites, checks
@@ -228,7 +239,15 @@ func checkFooter(h *format.MessageHeader, msg []byte, end int) error {
 	if !rest.ReadUint16(&sigLen) || !rest.ReadBytes(&sig, int(sigLen)) || !rest.Empty() {
 		return ErrMalformed
 	}
-	enc, ok := h.Context["aws-crypto-public-key"]
+	d := h.Suite.SignatureHash.New()
+	d.Write(msg[:end])
+	return verifySignature(h, d.Sum(nil), sig)
+}
+
+// verifySignature checks a footer signature over a digest with the key
+// stored in the context.
+func verifySignature(h *format.MessageHeader, digest, sig []byte) error {
+	enc, ok := h.Context[PublicKeyContextKey]
 	if !ok {
 		return ErrMalformed
 	}
@@ -244,9 +263,7 @@ func checkFooter(h *format.MessageHeader, msg []byte, end int) error {
 	if err != nil {
 		return ErrMalformed
 	}
-	d := h.Suite.SignatureHash.New()
-	d.Write(msg[:end])
-	if !ecdsa.VerifyASN1(pub, d.Sum(nil), sig) {
+	if !ecdsa.VerifyASN1(pub, digest, sig) {
 		return ErrOpen
 	}
 	return nil

@@ -1,6 +1,7 @@
 package esdk
 
 import (
+	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hkdf"
@@ -54,80 +55,109 @@ func NewSigner(rand io.Reader) (*ecdsa.PrivateKey, string, error) {
 // Seal writes a whole message: header, framed body and, for signed suites,
 // the footer.
 func Seal(in SealInput) ([]byte, error) {
-	s := in.Suite
-	if s.Version != 2 || !s.Committing || len(in.DataKey) != s.KeyLen ||
-		in.FrameLen == 0 || in.FrameLen > MaxFrameLength || len(in.EDKs) == 0 ||
-		(s.SignatureHash != 0) != (in.Signer != nil) {
-		return nil, errors.New("esdk: invalid seal input")
-	}
-	h := &format.MessageHeader{
-		Suite: s, MessageID: make([]byte, 32), Context: in.Context, EDKs: in.EDKs,
-		Framed: true, FrameLength: in.FrameLen, Tag: make([]byte, 16),
-	}
-	if _, err := io.ReadFull(in.Rand, h.MessageID); err != nil {
-		return nil, errors.New("esdk: reading random message ID failed")
-	}
-	info := binary.BigEndian.AppendUint16(nil, s.ID)
-	key, err := hkdf.Key(sha512.New, in.DataKey, h.MessageID, string(append(info, "DERIVEKEY"...)), s.KeyLen)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(key)
-	if h.Commitment, err = hkdf.Key(sha512.New, in.DataKey, h.MessageID, "COMMITKEY", 32); err != nil {
-		return nil, err
-	}
-	h.IV = make([]byte, 12)
-	aead, err := newGCM(key)
-	if err != nil {
-		return nil, err
-	}
 	n := len(in.Plaintext)
 	frames := 1
-	if n > 0 {
+	if n > 0 && in.FrameLen > 0 {
 		frames = (n + int(in.FrameLen) - 1) / int(in.FrameLen)
 	}
 	if frames >= endOfFrames {
 		return nil, errors.New("esdk: message needs too many frames")
 	}
-	body, err := h.AppendHeader(make([]byte, 0, 512+n+frames*36+110))
+	out, aead, id, err := sealHeader(in, n+frames*40+110)
 	if err != nil {
 		return nil, err
 	}
-	// Header tag: AES-GCM over nothing, the header body as associated data.
-	bodyLen := len(body) - 16
-	copy(body[bodyLen:], aead.Seal(nil, h.IV, nil, body[:bodyLen]))
-	out := body
-	var iv [12]byte
-	for seq := uint32(1); ; seq++ {
-		binary.BigEndian.PutUint32(iv[8:], seq)
+	for seq := uint32(1); int(seq) <= frames; seq++ {
 		chunk := in.Plaintext[min(n, int(seq-1)*int(in.FrameLen)):min(n, int(seq)*int(in.FrameLen))]
-		final := int(seq) == frames
-		content := frameString
-		if final {
-			out = binary.BigEndian.AppendUint32(out, endOfFrames)
-			content = finalString
-		}
-		out = binary.BigEndian.AppendUint32(out, seq)
-		out = append(out, iv[:]...)
-		if final {
-			out = binary.BigEndian.AppendUint32(out, uint32(len(chunk)))
-		}
-		out = aead.Seal(out, iv[:], chunk, bodyAAD(h.MessageID, content, seq, uint64(len(chunk))))
-		if final {
-			break
-		}
+		out = appendFrame(out, aead, id, seq, chunk, int(seq) == frames)
 	}
-	if in.Signer != nil {
-		d := s.SignatureHash.New()
-		d.Write(out)
-		sig, err := ecdsa.SignASN1(in.Rand, in.Signer, d.Sum(nil))
-		if err != nil {
-			return nil, err
-		}
-		out = binary.BigEndian.AppendUint16(out, uint16(len(sig)))
-		out = append(out, sig...)
+	return appendFooter(out, in, out)
+}
+
+// sealHeader checks the input, derives the keys and returns the
+// authenticated header (with room for extra bytes), the content AEAD and
+// the message ID.
+func sealHeader(in SealInput, extra int) ([]byte, cipher.AEAD, []byte, error) {
+	s := in.Suite
+	if s.Version != 2 || !s.Committing || len(in.DataKey) != s.KeyLen ||
+		in.FrameLen == 0 || in.FrameLen > MaxFrameLength || len(in.EDKs) == 0 ||
+		(s.SignatureHash != 0) != (in.Signer != nil) {
+		return nil, nil, nil, errors.New("esdk: invalid seal input")
 	}
-	return out, nil
+	h := &format.MessageHeader{
+		Suite: s, MessageID: make([]byte, 32), Context: in.Context, EDKs: in.EDKs,
+		Framed: true, FrameLength: in.FrameLen, IV: make([]byte, 12), Tag: make([]byte, 16),
+	}
+	if _, err := io.ReadFull(in.Rand, h.MessageID); err != nil {
+		return nil, nil, nil, errors.New("esdk: reading random message ID failed")
+	}
+	info := binary.BigEndian.AppendUint16(nil, s.ID)
+	key, err := hkdf.Key(sha512.New, in.DataKey, h.MessageID, string(append(info, "DERIVEKEY"...)), s.KeyLen)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer clear(key)
+	if h.Commitment, err = hkdf.Key(sha512.New, in.DataKey, h.MessageID, "COMMITKEY", 32); err != nil {
+		return nil, nil, nil, err
+	}
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	out, err := h.AppendHeader(make([]byte, 0, 512+extra))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// Header tag: AES-GCM over nothing, the header body as associated data.
+	bodyLen := len(out) - 16
+	copy(out[bodyLen:], aead.Seal(nil, h.IV, nil, out[:bodyLen]))
+	return out, aead, h.MessageID, nil
+}
+
+// appendFrame appends frame seq, sealed, to out. The IV is the sequence
+// number; the final frame carries its length.
+func appendFrame(out []byte, aead cipher.AEAD, id []byte, seq uint32, chunk []byte, final bool) []byte {
+	var iv [12]byte
+	binary.BigEndian.PutUint32(iv[8:], seq)
+	content := frameString
+	if final {
+		out = binary.BigEndian.AppendUint32(out, endOfFrames)
+		content = finalString
+	}
+	out = binary.BigEndian.AppendUint32(out, seq)
+	out = append(out, iv[:]...)
+	if final {
+		out = binary.BigEndian.AppendUint32(out, uint32(len(chunk)))
+	}
+	return aead.Seal(out, iv[:], chunk, bodyAAD(id, content, seq, uint64(len(chunk))))
+}
+
+// frameSize is the encoded size of a frame of n plaintext bytes.
+func frameSize(n int, final bool) int {
+	if final {
+		return 4 + 4 + 12 + 4 + n + 16
+	}
+	return 4 + 12 + n + 16
+}
+
+// appendFooter signs the message so far (signed, the bytes the signature
+// covers) for a signed suite and appends the footer to out.
+func appendFooter(out []byte, in SealInput, signed []byte) ([]byte, error) {
+	if in.Signer == nil {
+		return out, nil
+	}
+	d := in.Suite.SignatureHash.New()
+	d.Write(signed)
+	return appendSignature(out, in, d.Sum(nil))
+}
+
+func appendSignature(out []byte, in SealInput, digest []byte) ([]byte, error) {
+	sig, err := ecdsa.SignASN1(in.Rand, in.Signer, digest)
+	if err != nil {
+		return nil, err
+	}
+	out = binary.BigEndian.AppendUint16(out, uint16(len(sig)))
+	return append(out, sig...), nil
 }
 
 // WithPublicKey returns ec with a signed suite's public key added.
