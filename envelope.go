@@ -54,14 +54,18 @@ type EnvelopeConfig struct {
 	// AllowNonCommitting lets Open read messages of format 1 (suites
 	// without key commitment), as the SDK's REQUIRE_ENCRYPT_ALLOW_DECRYPT.
 	AllowNonCommitting bool
+	// Cache, if set, shares data keys between messages within its limits.
+	// Read its warning first.
+	Cache *CacheConfig
 }
 
 // Envelope seals payloads under fresh data keys wrapped for its
 // recipients, in the AWS Encryption SDK message format (docs/FORMAT.md,
 // section 4). It is safe for concurrent use.
 type Envelope struct {
-	ring *KeyRing
-	cfg  EnvelopeConfig
+	ring  *KeyRing
+	cfg   EnvelopeConfig
+	cache *dataKeyCache // nil without caching
 }
 
 // NewEnvelope returns an Envelope that uses ring for its KeyRing
@@ -92,7 +96,15 @@ func NewEnvelope(ring *KeyRing, cfg EnvelopeConfig) (*Envelope, error) {
 		}
 	}
 	cfg.Recipients = append([]Recipient(nil), cfg.Recipients...)
-	return &Envelope{ring: ring, cfg: cfg}, nil
+	env := &Envelope{ring: ring, cfg: cfg}
+	if cfg.Cache != nil {
+		c, err := newDataKeyCache(*cfg.Cache, ring.cfg.Clock)
+		if err != nil {
+			return nil, err
+		}
+		env.cache = c
+	}
+	return env, nil
 }
 
 // Envelope operations, as they appear in errors.
@@ -116,15 +128,31 @@ func (e *Envelope) Seal(ctx context.Context, plaintext []byte, ec EncryptionCont
 }
 
 func (e *Envelope) seal(ctx context.Context, plaintext []byte, ec EncryptionContext) ([]byte, error) {
-	in, err := e.prepare(ctx, ec)
-	if err != nil {
-		return nil, err
+	var (
+		in       esdk.SealInput
+		cacheKey string
+		cached   bool
+		err      error
+	)
+	if e.cache != nil {
+		if cacheKey, err = sealKey(ec); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		}
+		in, cached = e.cache.takeSeal(cacheKey, len(plaintext))
+	}
+	if !cached {
+		if in, err = e.prepare(ctx, ec); err != nil {
+			return nil, err
+		}
 	}
 	defer clear(in.DataKey)
 	in.Plaintext = plaintext
 	out, err := esdk.Seal(in)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInternal, err)
+	}
+	if e.cache != nil && !cached {
+		e.cache.putSeal(cacheKey, in, len(plaintext))
 	}
 	return out, nil
 }
@@ -193,7 +221,7 @@ func (e *Envelope) NewWriter(ctx context.Context, w io.Writer, ec EncryptionCont
 // be able to undo what they did, until Read has returned io.EOF. Use Open
 // when the message fits in memory.
 func (e *Envelope) NewReader(ctx context.Context, r io.Reader, ec EncryptionContext) (io.Reader, error) {
-	sr, err := esdk.NewReader(r, e.unwrapper(ctx), e.openOptions(ec))
+	sr, err := esdk.NewReader(r, e.unwrap(ctx), e.openOptions(ec))
 	if err != nil {
 		return nil, envelopeErr(OpOpen, err)
 	}
@@ -222,11 +250,19 @@ func (e *Envelope) openOptions(ec EncryptionContext) esdk.Options {
 // authentication failure is ErrInvalidCiphertext with no detail. The
 // plaintext must be treated as sensitive.
 func (e *Envelope) Open(ctx context.Context, msg []byte, ec EncryptionContext) ([]byte, error) {
-	pt, _, err := esdk.Open(msg, e.unwrapper(ctx), e.openOptions(ec))
+	pt, _, err := esdk.Open(msg, e.unwrap(ctx), e.openOptions(ec))
 	if err != nil {
 		return nil, envelopeErr(OpOpen, err)
 	}
 	return pt, nil
+}
+
+// unwrap returns the unwrapper of Open: through the cache, if there is one.
+func (e *Envelope) unwrap(ctx context.Context) esdk.Unwrapper {
+	if e.cache != nil {
+		return e.cachedUnwrapper(ctx)
+	}
+	return e.unwrapper(ctx)
 }
 
 // unwrapper tries every recipient on every encrypted data key.

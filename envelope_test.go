@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -515,4 +516,66 @@ func ExampleEnvelope_NewWriter() {
 	n, err := io.Copy(io.Discard, r) // act on the data only once this returns nil
 	fmt.Println(n, err)
 	// Output: 500000 <nil>
+}
+
+func TestEnvelopeDataKeyCache(t *testing.T) {
+	ctx := context.Background()
+	r := kmstest.New(t)
+	k := r.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt)
+	rcs := []kms.Recipient{kms.KeyRecipient(k.KeyID)}
+	_, err := kms.NewEnvelope(r.KeyRing, kms.EnvelopeConfig{Recipients: rcs, Cache: &kms.CacheConfig{}})
+	require.ErrorIs(t, err, kms.ErrInvalidArgument, "a cache needs a MaxAge")
+
+	env := newEnvelope(t, r, kms.EnvelopeConfig{Recipients: rcs, Cache: &kms.CacheConfig{MaxAge: time.Minute, MaxMessages: 3, MaxBytes: 100}})
+	count := func(op kms.Op) int { return len(r.Events.ByOp(op)) }
+	a, b := kms.EncryptionContext{"tenant": "a"}, kms.EncryptionContext{"tenant": "b"}
+	seal := func(ec kms.EncryptionContext, n int) []byte {
+		t.Helper()
+		msg, err := env.Seal(ctx, bytes.Repeat([]byte("x"), n), ec)
+		require.NoError(t, err)
+		return msg
+	}
+
+	r.Events.Reset()
+	m1, m2, m3 := seal(a, 10), seal(a, 10), seal(a, 10)
+	assert.Equal(t, 1, count(kms.OpGenerateDataKey), "three messages, one data key")
+	h1, _ := kms.ParseHeader(m1)
+	h2, _ := kms.ParseHeader(m2)
+	assert.NotEqual(t, h1.MessageID, h2.MessageID, "each message has its own ID, hence content key")
+	seal(a, 10)
+	assert.Equal(t, 2, count(kms.OpGenerateDataKey), "MaxMessages reached")
+	seal(b, 10)
+	assert.Equal(t, 3, count(kms.OpGenerateDataKey), "another context, another data key")
+	seal(b, 95)
+	assert.Equal(t, 4, count(kms.OpGenerateDataKey), "MaxBytes would be passed")
+	seal(b, 101)
+	seal(b, 1)
+	assert.Equal(t, 6, count(kms.OpGenerateDataKey), "a message over MaxBytes is never cached")
+	r.Clock.Advance(time.Minute)
+	seal(b, 1)
+	assert.Equal(t, 7, count(kms.OpGenerateDataKey), "MaxAge passed")
+	var buf bytes.Buffer
+	w, err := env.NewWriter(ctx, &buf, b)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	assert.Equal(t, 8, count(kms.OpGenerateDataKey), "streams always get a fresh data key")
+
+	// Opening: one Decrypt per distinct data key within MaxAge.
+	r.Events.Reset()
+	for _, m := range [][]byte{m1, m2, m3, m1} {
+		pt, err := env.Open(ctx, m, a)
+		require.NoError(t, err)
+		assert.Len(t, pt, 10)
+	}
+	assert.Equal(t, 1, count(kms.OpDecrypt), "the three messages share one data key")
+	_, err = env.Open(ctx, m1, b)
+	require.ErrorIs(t, err, kms.ErrInvalidCiphertext, "the cache is keyed by the context too")
+
+	// The documented trade-off: a hit bypasses the KeyRing until MaxAge.
+	require.NoError(t, r.DisableKey(ctx, k.KeyID))
+	_, err = env.Open(ctx, m2, a)
+	require.NoError(t, err, "within MaxAge a cached data key still opens")
+	r.Clock.Advance(time.Minute)
+	_, err = env.Open(ctx, m2, a)
+	require.ErrorIs(t, err, kms.ErrDisabled, "after MaxAge the KeyRing decides again")
 }
