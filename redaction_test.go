@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -178,8 +179,15 @@ func TestNoKeyMaterialInOutput(t *testing.T) {
 	require.Error(t, openErr)
 	errs = append(errs, openErr)
 
+	cachedEnv, err := kms.NewEnvelope(ring, kms.EnvelopeConfig{Recipients: []kms.Recipient{kms.KeyRecipient(sym)}, Cache: &kms.CacheConfig{MaxAge: time.Hour}})
+	require.NoError(t, err)
+	cachedMsg, err := cachedEnv.Seal(ctx, plaintext, ectx)
+	require.NoError(t, err)
+	_, err = cachedEnv.Open(ctx, cachedMsg, ectx)
+	require.NoError(t, err)
+
 	values := map[string]any{
-		"Envelope": env, "Recipient": rawRecipient, "EnvelopeMessage": sealed,
+		"Envelope": env, "Envelope with a warm cache": cachedEnv, "Recipient": rawRecipient, "EnvelopeMessage": sealed,
 		"KeyRing": ring, "Config": cfg, "RootKey": root, "kmstest.Ring": tr, "kmstest.Ring(new)": kt,
 		"EncryptInput": encIn, "EncryptOutput": enc, "DecryptOutput": dec, "GenerateDataKeyOutput": dk,
 		"GenerateDataKeyPairOutput": pair, "DeriveSharedSecretOutput": shared, "Secret": rnd,
