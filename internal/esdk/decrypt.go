@@ -124,15 +124,11 @@ func contentAEAD(h *format.MessageHeader, dataKey []byte) (cipher.AEAD, error) {
 	key := dataKey
 	switch {
 	case s.Committing:
-		info := binary.BigEndian.AppendUint16(nil, s.ID)
-		k, err := hkdf.Key(s.KDF.New, dataKey, h.MessageID, string(append(info, "DERIVEKEY"...)), s.KeyLen)
-		if err != nil {
-			return nil, ErrOpen
-		}
-		commit, err := hkdf.Key(s.KDF.New, dataKey, h.MessageID, "COMMITKEY", 32)
+		k, commit, err := committedKeys(s, dataKey, h.MessageID)
 		if err != nil || !hmac.Equal(commit, h.Commitment) {
 			return nil, ErrOpen
 		}
+		defer clear(k)
 		key = k
 	case s.KDF != 0:
 		info := append(binary.BigEndian.AppendUint16(nil, s.ID), h.MessageID...)
@@ -151,6 +147,25 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 		return nil, ErrOpen
 	}
 	return cipher.NewGCM(block)
+}
+
+// committedKeys derives the content key and the commitment key of a
+// committing suite from one HKDF extract (salt = message ID) and two
+// expands.
+func committedKeys(s format.Suite, dataKey, messageID []byte) (key, commit []byte, err error) {
+	prk, err := hkdf.Extract(s.KDF.New, dataKey, messageID)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(prk)
+	info := binary.BigEndian.AppendUint16(make([]byte, 0, 11), s.ID)
+	if key, err = hkdf.Expand(s.KDF.New, prk, string(append(info, "DERIVEKEY"...)), s.KeyLen); err != nil {
+		return nil, nil, err
+	}
+	if commit, err = hkdf.Expand(s.KDF.New, prk, "COMMITKEY", 32); err != nil {
+		return nil, nil, err
+	}
+	return key, commit, nil
 }
 
 // Body AAD content strings.

@@ -4,8 +4,6 @@ import (
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/hkdf"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -91,15 +89,12 @@ func sealHeader(in SealInput, extra int) ([]byte, cipher.AEAD, []byte, error) {
 	if _, err := io.ReadFull(in.Rand, h.MessageID); err != nil {
 		return nil, nil, nil, errors.New("esdk: reading random message ID failed")
 	}
-	info := binary.BigEndian.AppendUint16(nil, s.ID)
-	key, err := hkdf.Key(sha512.New, in.DataKey, h.MessageID, string(append(info, "DERIVEKEY"...)), s.KeyLen)
+	key, commit, err := committedKeys(s, in.DataKey, h.MessageID)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer clear(key)
-	if h.Commitment, err = hkdf.Key(sha512.New, in.DataKey, h.MessageID, "COMMITKEY", 32); err != nil {
-		return nil, nil, nil, err
-	}
+	h.Commitment = commit
 	aead, err := newGCM(key)
 	if err != nil {
 		return nil, nil, nil, err
