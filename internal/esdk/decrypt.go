@@ -150,21 +150,30 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 }
 
 // committedKeys derives the content key and the commitment key of a
-// committing suite from one HKDF extract (salt = message ID) and two
-// expands.
+// committing suite: HKDF (RFC 5869) with salt = message ID, one extract and
+// two single-block expands (both keys are shorter than the hash), computed
+// with one HMAC for the extract and one, reset, for both expands. It equals
+// crypto/hkdf's result (TestCommittedKeysMatchHKDF) at a third of the
+// allocations, which matter at this per-message cost.
 func committedKeys(s format.Suite, dataKey, messageID []byte) (key, commit []byte, err error) {
-	prk, err := hkdf.Extract(s.KDF.New, dataKey, messageID)
-	if err != nil {
-		return nil, nil, err
+	if s.KeyLen > s.KDF.Size() {
+		return nil, nil, errors.New("esdk: key longer than one HKDF block")
 	}
-	defer clear(prk)
-	info := binary.BigEndian.AppendUint16(make([]byte, 0, 11), s.ID)
-	if key, err = hkdf.Expand(s.KDF.New, prk, string(append(info, "DERIVEKEY"...)), s.KeyLen); err != nil {
-		return nil, nil, err
-	}
-	if commit, err = hkdf.Expand(s.KDF.New, prk, "COMMITKEY", 32); err != nil {
-		return nil, nil, err
-	}
+	var prk, t [64]byte
+	ext := hmac.New(s.KDF.New, messageID)
+	ext.Write(dataKey)
+	p := ext.Sum(prk[:0])
+	defer clear(prk[:])
+	exp := hmac.New(s.KDF.New, p)
+	var info [2]byte
+	binary.BigEndian.PutUint16(info[:], s.ID)
+	exp.Write(info[:])
+	exp.Write([]byte("DERIVEKEY\x01"))
+	key = append([]byte(nil), exp.Sum(t[:0])[:s.KeyLen]...)
+	exp.Reset()
+	exp.Write([]byte("COMMITKEY\x01"))
+	commit = append([]byte(nil), exp.Sum(t[:0])[:32]...)
+	clear(t[:])
 	return key, commit, nil
 }
 

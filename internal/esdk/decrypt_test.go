@@ -1,7 +1,10 @@
 package esdk
 
 import (
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha512"
+	"encoding/binary"
 	"fmt"
 
 	"bytes"
@@ -200,6 +203,28 @@ func TestSealOpen(t *testing.T) {
 				_, _, err = Open(msg, Unwrappers(aes), Options{Reproduced: map[string]string{"tenant": "18"}})
 				require.Error(t, err, "a different context")
 			})
+		}
+	}
+}
+
+// TestCommittedKeysMatchHKDF: the derivation equals crypto/hkdf's for
+// random inputs.
+func TestCommittedKeysMatchHKDF(t *testing.T) {
+	for _, id := range []uint16{0x0478, 0x0578} {
+		s, _ := format.SuiteByID(id)
+		for range 200 {
+			dk, mid := make([]byte, 32), make([]byte, 32)
+			_, _ = rand.Read(dk)
+			_, _ = rand.Read(mid)
+			key, commit, err := committedKeys(s, dk, mid)
+			require.NoError(t, err)
+			info := binary.BigEndian.AppendUint16(nil, id)
+			wantKey, err := hkdf.Key(sha512.New, dk, mid, string(append(info, "DERIVEKEY"...)), 32)
+			require.NoError(t, err)
+			wantCommit, err := hkdf.Key(sha512.New, dk, mid, "COMMITKEY", 32)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(wantKey, key))
+			require.True(t, bytes.Equal(wantCommit, commit))
 		}
 	}
 }
