@@ -174,16 +174,22 @@ func (e *Envelope) prepare(ctx context.Context, ec EncryptionContext) (in esdk.S
 		}
 		in.Signer, in.Context = signer, esdk.WithPublicKey(ec, pub)
 	}
+	// A KeyRing key as first recipient makes the data key (GenerateDataKey);
+	// otherwise it comes from Config.Rand.
 	var dataKey []byte
-	for i, rc := range e.cfg.Recipients {
+	if _, ok := e.cfg.Recipients[0].(kmsRecipient); !ok {
+		dataKey = make([]byte, suite.KeyLen)
+		if _, err := io.ReadFull(e.ring.cfg.Rand, dataKey); err != nil {
+			return in, fmt.Errorf("%w: reading random data key failed", ErrInternal)
+		}
+	}
+	for _, rc := range e.cfg.Recipients {
 		edk, dk, err := rc.wrap(ctx, e.ring, suite.KeyLen, dataKey, in.Context)
 		if err != nil {
 			clear(dataKey)
 			return in, err
 		}
-		if i == 0 {
-			dataKey = dk
-		}
+		dataKey = dk
 		in.EDKs = append(in.EDKs, edk)
 	}
 	in.DataKey = dataKey
@@ -318,8 +324,8 @@ var errNotMine = errors.New("kms: encrypted data key is for another recipient")
 // RawAESRecipient and RawRSARecipient (raw keyrings whose wrapping key the
 // caller holds).
 type Recipient interface {
-	// wrap returns the encrypted data key for dataKey; with a nil dataKey
-	// it also makes the data key.
+	// wrap returns the encrypted data key for dataKey and the data key;
+	// only a KeyRing recipient is given a nil dataKey, and makes it.
 	wrap(ctx context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error)
 	// unwrap returns the data key of edk, or errNotMine.
 	unwrap(ctx context.Context, r *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error)
@@ -390,26 +396,28 @@ func RawAESRecipient(namespace, name string, key []byte) (Recipient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: the wrapping key must be 16, 24 or 32 bytes", ErrInvalidArgument)
 	}
-	return rawAES{k}, nil
+	return rawRecipient{k}, nil
 }
 
-type rawAES struct{ k *esdk.RawAES }
+// rawKeyring is the esdk raw keyring behind RawAESRecipient and
+// RawRSARecipient.
+type rawKeyring interface {
+	Wrap(dataKey []byte, ec map[string]string, rand io.Reader) (format.EDK, error)
+	Unwrap(edk format.EDK, ec map[string]string) ([]byte, error)
+}
 
-func (a rawAES) wrap(_ context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
-	if dataKey == nil {
-		dataKey = make([]byte, keyLen)
-		if _, err := io.ReadFull(r.cfg.Rand, dataKey); err != nil {
-			return format.EDK{}, nil, fmt.Errorf("%w: reading random data key failed", ErrInternal)
-		}
-	}
+// rawRecipient is a raw keyring recipient whose wrapping key the caller holds.
+type rawRecipient struct{ k rawKeyring }
+
+func (a rawRecipient) wrap(_ context.Context, r *KeyRing, _ int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
 	edk, err := a.k.Wrap(dataKey, ec, r.cfg.Rand)
 	if err != nil {
-		return format.EDK{}, nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		return format.EDK{}, nil, fmt.Errorf("%w: wrapping the data key failed", ErrInvalidArgument)
 	}
 	return edk, dataKey, nil
 }
 
-func (a rawAES) unwrap(_ context.Context, _ *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error) {
+func (a rawRecipient) unwrap(_ context.Context, _ *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error) {
 	dk, err := a.k.Unwrap(edk, ec)
 	if err != nil {
 		if errors.Is(err, esdk.ErrOpen) {
@@ -433,38 +441,11 @@ func RawRSARecipient(namespace, name string, key any, hash crypto.Hash) (Recipie
 	}
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
-		return rawRSA{esdk.NewRawRSA(namespace, name, k, hash)}, nil
+		return rawRecipient{esdk.NewRawRSA(namespace, name, k, hash)}, nil
 	case *rsa.PublicKey:
-		return rawRSA{esdk.NewRawRSAPublic(namespace, name, k, hash)}, nil
+		return rawRecipient{esdk.NewRawRSAPublic(namespace, name, k, hash)}, nil
 	}
 	return nil, fmt.Errorf("%w: key must be an *rsa.PrivateKey or *rsa.PublicKey", ErrInvalidArgument)
-}
-
-type rawRSA struct{ k *esdk.RawRSA }
-
-func (a rawRSA) wrap(_ context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
-	if dataKey == nil {
-		dataKey = make([]byte, keyLen)
-		if _, err := io.ReadFull(r.cfg.Rand, dataKey); err != nil {
-			return format.EDK{}, nil, fmt.Errorf("%w: reading random data key failed", ErrInternal)
-		}
-	}
-	edk, err := a.k.Wrap(dataKey, ec, r.cfg.Rand)
-	if err != nil {
-		return format.EDK{}, nil, fmt.Errorf("%w: RSA wrapping failed", ErrInvalidArgument)
-	}
-	return edk, dataKey, nil
-}
-
-func (a rawRSA) unwrap(_ context.Context, _ *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error) {
-	dk, err := a.k.Unwrap(edk, ec)
-	if err != nil {
-		if errors.Is(err, esdk.ErrOpen) {
-			return nil, ErrInvalidCiphertext
-		}
-		return nil, errNotMine
-	}
-	return dk, nil
 }
 
 // Header is what ParseHeader reads from a message without any key.

@@ -61,19 +61,13 @@ func checkOAEPHash(hash crypto.Hash) error {
 
 type ringAES struct{ namespace, name, keyID string }
 
-func (a ringAES) wrap(ctx context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
+func (a ringAES) wrap(ctx context.Context, r *KeyRing, _ int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
 	c := r.begin(ctx, OpEncrypt)
 	c.ev.EncryptionContext = ec
 	edk, dk, err := func() (format.EDK, []byte, error) {
 		e, err := r.rawKey(ctx, &c, OpEncrypt, a.keyID, keys.Symmetric, string(SymmetricDefaultAlgorithm), ec)
 		if err != nil {
 			return format.EDK{}, nil, err
-		}
-		if dataKey == nil {
-			dataKey = make([]byte, keyLen)
-			if _, err := io.ReadFull(r.cfg.Rand, dataKey); err != nil {
-				return format.EDK{}, nil, fmt.Errorf("%w: reading random data key failed", ErrInternal)
-			}
 		}
 		iv := make([]byte, 12)
 		if _, err := io.ReadFull(r.cfg.Rand, iv); err != nil {
@@ -131,18 +125,12 @@ type ringRSA struct {
 	hash                   crypto.Hash
 }
 
-func (a ringRSA) wrap(ctx context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
+func (a ringRSA) wrap(ctx context.Context, r *KeyRing, _ int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
 	c := r.begin(ctx, OpEncrypt)
 	edk, dk, err := func() (format.EDK, []byte, error) {
 		e, err := r.rawKey(ctx, &c, OpEncrypt, a.keyID, keys.RSA, oaepName(a.hash), nil)
 		if err != nil {
 			return format.EDK{}, nil, err
-		}
-		if dataKey == nil {
-			dataKey = make([]byte, keyLen)
-			if _, err := io.ReadFull(r.cfg.Rand, dataKey); err != nil {
-				return format.EDK{}, nil, fmt.Errorf("%w: reading random data key failed", ErrInternal)
-			}
 		}
 		c.ev.KeyVersion = e.rec.Primary
 		ct, err := e.primary().EncryptOAEP(r.cfg.Rand, a.hash, dataKey)
