@@ -180,7 +180,7 @@ type Reader struct {
 
 // NewReader reads and authenticates the header of a message from r.
 func NewReader(r io.Reader, unwrap Unwrapper, opt Options) (*Reader, error) {
-	raw, h, err := readHeader(r, opt)
+	raw, h, n, err := readHeader(r, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,6 @@ func NewReader(r io.Reader, unwrap Unwrapper, opt Options) (*Reader, error) {
 		return nil, ErrUnsupportedStream
 	}
 	sr := &Reader{h: h, aead: aead, batch: batchFrames()}
-	_, n, _ := format.ParseMessageHeader(raw, format.HeaderLimits{MaxEDKs: opt.MaxEDKs})
 	sr.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(raw[n:]), r), 64<<10)
 	if h.Suite.SignatureHash != 0 {
 		sr.sig = h.Suite.SignatureHash.New()
@@ -201,21 +200,22 @@ func NewReader(r io.Reader, unwrap Unwrapper, opt Options) (*Reader, error) {
 	return sr, nil
 }
 
-// readHeader reads from r until a whole header parses.
-func readHeader(r io.Reader, opt Options) ([]byte, *format.MessageHeader, error) {
+// readHeader reads from r until a whole header parses, and returns the
+// bytes read, the header and its length.
+func readHeader(r io.Reader, opt Options) ([]byte, *format.MessageHeader, int, error) {
 	buf := make([]byte, 0, 4096)
 	for {
 		n, err := io.ReadFull(r, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		h, _, perr := format.ParseMessageHeader(buf, format.HeaderLimits{MaxEDKs: opt.MaxEDKs})
+		h, hn, perr := format.ParseMessageHeader(buf, format.HeaderLimits{MaxEDKs: opt.MaxEDKs})
 		if perr == nil {
-			return buf, h, nil
+			return buf, h, hn, nil
 		}
 		if err != nil || len(buf) >= MaxHeaderSize {
 			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, nil, err
+				return nil, nil, 0, err
 			}
-			return nil, nil, ErrMalformed
+			return nil, nil, 0, ErrMalformed
 		}
 		buf = append(buf, make([]byte, min(cap(buf), MaxHeaderSize-len(buf)))...)[:len(buf)]
 	}
