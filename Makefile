@@ -23,15 +23,20 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# bench/ is its own module (its peers' dependencies stay out of the
+# library's go.mod): every check runs in both.
 vet:
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 staticcheck:
 	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(GOBIN)/staticcheck ./...
+	cd bench && $(GOBIN)/staticcheck ./...
 
 race:
 	$(GO) test -race -count=1 -timeout 20m ./...
+	cd bench && $(GO) test -race -count=1 -timeout 20m ./...
 
 # bench runs the benchmarks beside their peers and prints the ratios.
 bench:

@@ -198,10 +198,12 @@ func (e *Envelope) prepare(ctx context.Context, ec EncryptionContext) (in esdk.S
 
 // NewWriter returns a writer that seals what is written to it into one
 // message written to w, in constant memory whatever the size: the header
-// at once, frames as they fill (a batch sealed in parallel, one frame per
-// core), and the final frame and, for a signed suite, the signature when
-// it is closed. Close must be called, or the message is incomplete; it
-// does not close w.
+// at once, then frames in runs of about 512 KiB sealed on all cores while
+// the next run fills (a few runs in flight, written to w in order), and
+// the final frame and, for a signed suite, the signature when it is
+// closed. Close must be called, or the message is incomplete; it does not
+// close w. The writer implements io.ReaderFrom, so io.Copy reads straight
+// into its buffers.
 func (e *Envelope) NewWriter(ctx context.Context, w io.Writer, ec EncryptionContext) (io.WriteCloser, error) {
 	in, err := e.prepare(ctx, ec)
 	if err != nil {
@@ -221,6 +223,9 @@ func (e *Envelope) NewWriter(ctx context.Context, w io.Writer, ec EncryptionCont
 // frames missing, repeated, reordered or cut short, and bytes after the
 // message, are errors. io.EOF is returned only after the whole message,
 // including the signature of a signed suite, has been verified.
+//
+// Frames are read ahead and opened on all cores; the reader implements
+// io.WriterTo, so io.Copy writes straight from its buffers.
 //
 // Warning: a message can still turn out to be truncated or forged after
 // some plaintext was released. Callers must not act on the data, or must
@@ -242,6 +247,16 @@ func (er envelopeReader) Read(p []byte) (int, error) {
 		return n, envelopeErr(OpOpen, err)
 	}
 	return n, err
+}
+
+// WriteTo lets io.Copy take the plaintext straight from the reader's
+// buffers.
+func (er envelopeReader) WriteTo(w io.Writer) (int64, error) {
+	n, err := er.r.WriteTo(w)
+	if err != nil {
+		return n, envelopeErr(OpOpen, err)
+	}
+	return n, nil
 }
 
 func (e *Envelope) openOptions(ec EncryptionContext) esdk.Options {

@@ -79,14 +79,21 @@ func openHeader(h *format.MessageHeader, unwrap Unwrapper, opt Options) (cipher.
 	if !h.Suite.Committing && !opt.AllowNonCommitting {
 		return nil, ErrNonCommitting
 	}
-	full := maps.Clone(h.Context)
-	required := map[string]string{}
+	// full is the stored context plus the required pairs, copied only when
+	// there are any.
+	full, required := h.Context, map[string]string(nil)
 	for k, v := range opt.Reproduced {
 		if stored, ok := h.Context[k]; ok {
 			if stored != v {
 				return nil, ErrContextMissing
 			}
 			continue
+		}
+		if required == nil {
+			full, required = maps.Clone(h.Context), map[string]string{}
+			if full == nil {
+				full = map[string]string{}
+			}
 		}
 		full[k], required[k] = v, v
 	}
@@ -156,24 +163,24 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 // crypto/hkdf's result (TestCommittedKeysMatchHKDF) at a third of the
 // allocations, which matter at this per-message cost.
 func committedKeys(s format.Suite, dataKey, messageID []byte) (key, commit []byte, err error) {
-	if s.KeyLen > s.KDF.Size() {
+	if s.KeyLen > s.KDF.Size() || s.KDF.Size() > 64 {
 		return nil, nil, errors.New("esdk: key longer than one HKDF block")
 	}
-	var prk, t [64]byte
+	// One allocation: 64 bytes of scratch (the PRK, then each expand's
+	// input and output), the content key and the commitment key.
+	buf := make([]byte, 64+s.KeyLen+32)
+	scratch := buf[:64]
+	key, commit = buf[64:64+s.KeyLen:64+s.KeyLen], buf[64+s.KeyLen:]
+	defer clear(scratch)
 	ext := hmac.New(s.KDF.New, messageID)
 	ext.Write(dataKey)
-	p := ext.Sum(prk[:0])
-	defer clear(prk[:])
-	exp := hmac.New(s.KDF.New, p)
-	var info [2]byte
-	binary.BigEndian.PutUint16(info[:], s.ID)
-	exp.Write(info[:])
-	exp.Write([]byte("DERIVEKEY\x01"))
-	key = append([]byte(nil), exp.Sum(t[:0])[:s.KeyLen]...)
+	exp := hmac.New(s.KDF.New, ext.Sum(scratch[:0])) // keyed with the PRK
+	info := binary.BigEndian.AppendUint16(scratch[:0], s.ID)
+	exp.Write(append(info, "DERIVEKEY\x01"...))
+	copy(key, exp.Sum(scratch[:0]))
 	exp.Reset()
-	exp.Write([]byte("COMMITKEY\x01"))
-	commit = append([]byte(nil), exp.Sum(t[:0])[:32]...)
-	clear(t[:])
+	exp.Write(append(scratch[:0], "COMMITKEY\x01"...))
+	copy(commit, exp.Sum(scratch[:0]))
 	return key, commit, nil
 }
 
@@ -186,7 +193,8 @@ const (
 )
 
 func bodyAAD(id []byte, content string, seq uint32, n uint64) []byte {
-	b := append(slices.Clone(id), content...)
+	b := make([]byte, 0, len(id)+len(content)+12)
+	b = append(append(b, id...), content...)
 	b = binary.BigEndian.AppendUint32(b, seq)
 	return binary.BigEndian.AppendUint64(b, n)
 }

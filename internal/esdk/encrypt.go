@@ -82,9 +82,10 @@ func sealHeader(in SealInput, extra int) ([]byte, cipher.AEAD, []byte, error) {
 		(s.SignatureHash != 0) != (in.Signer != nil) {
 		return nil, nil, nil, errors.New("esdk: invalid seal input")
 	}
+	fixed := make([]byte, 32+12+16) // message ID, IV (zero) and tag, in one allocation
 	h := &format.MessageHeader{
-		Suite: s, MessageID: make([]byte, 32), Context: in.Context, EDKs: in.EDKs,
-		Framed: true, FrameLength: in.FrameLen, IV: make([]byte, 12), Tag: make([]byte, 16),
+		Suite: s, MessageID: fixed[:32:32], Context: in.Context, EDKs: in.EDKs,
+		Framed: true, FrameLength: in.FrameLen, IV: fixed[32:44:44], Tag: fixed[44:],
 	}
 	if _, err := io.ReadFull(in.Rand, h.MessageID); err != nil {
 		return nil, nil, nil, errors.New("esdk: reading random message ID failed")
@@ -105,26 +106,45 @@ func sealHeader(in SealInput, extra int) ([]byte, cipher.AEAD, []byte, error) {
 	}
 	// Header tag: AES-GCM over nothing, the header body as associated data.
 	bodyLen := len(out) - 16
-	copy(out[bodyLen:], aead.Seal(nil, h.IV, nil, out[:bodyLen]))
+	aead.Seal(out[bodyLen:bodyLen], h.IV, nil, out[:bodyLen])
 	return out, aead, h.MessageID, nil
 }
 
 // appendFrame appends frame seq, sealed, to out. The IV is the sequence
 // number; the final frame carries its length.
 func appendFrame(out []byte, aead cipher.AEAD, id []byte, seq uint32, chunk []byte, final bool) []byte {
-	var iv [12]byte
-	binary.BigEndian.PutUint32(iv[8:], seq)
-	content := frameString
+	var hdr [24]byte
+	iv, content, hl := putFrameHeader(hdr[:], seq, len(chunk), final)
+	out = append(out, hdr[:hl]...)
+	return aead.Seal(out, iv, chunk, bodyAAD(id, content, seq, uint64(len(chunk))))
+}
+
+// sealFrameInPlace writes frame seq into b, whose n bytes of plaintext
+// already sit where the frame's content goes (after 16 header bytes, 24
+// for a final frame), and seals them there; b has room for the tag.
+func sealFrameInPlace(b []byte, aead cipher.AEAD, id []byte, seq uint32, n int, final bool) {
+	iv, content, hl := putFrameHeader(b, seq, n, final)
+	pt := b[hl : hl+n]
+	aead.Seal(pt[:0], iv, pt, bodyAAD(id, content, seq, uint64(n)))
+}
+
+// putFrameHeader writes the header of frame seq with n bytes of content
+// to b and returns the IV (within b), the frame's content string and the
+// header's length.
+func putFrameHeader(b []byte, seq uint32, n int, final bool) ([]byte, string, int) {
+	content, hl := frameString, 16
 	if final {
-		out = binary.BigEndian.AppendUint32(out, endOfFrames)
-		content = finalString
+		binary.BigEndian.PutUint32(b, endOfFrames)
+		b, content, hl = b[4:], finalString, 24
 	}
-	out = binary.BigEndian.AppendUint32(out, seq)
-	out = append(out, iv[:]...)
+	binary.BigEndian.PutUint32(b, seq)
+	iv := b[4:16]
+	clear(iv[:8])
+	binary.BigEndian.PutUint32(iv[8:], seq) // the IV is the sequence number
 	if final {
-		out = binary.BigEndian.AppendUint32(out, uint32(len(chunk)))
+		binary.BigEndian.PutUint32(b[16:], uint32(n))
 	}
-	return aead.Seal(out, iv[:], chunk, bodyAAD(id, content, seq, uint64(len(chunk))))
+	return iv, content, hl
 }
 
 // frameSize is the encoded size of a frame of n plaintext bytes.

@@ -10,44 +10,68 @@ import (
 	"io"
 	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/pocketkms/kms/internal/format"
 )
 
-// batchFrames is how many frames a stream seals or opens at once, one per
-// core: the memory a stream holds is about 2 × batchFrames × frame length.
-func batchFrames() int { return max(1, runtime.GOMAXPROCS(0)) }
+// Streams run as a pipeline. The caller's goroutine moves the bytes
+// (plaintext into a job's buffer, ciphertext out to the underlying writer,
+// or in from the underlying reader), and each job, a run of whole frames,
+// is sealed or opened in place on a goroutine of its own, so that frames
+// are sealed and opened on all cores while the caller copies. At most
+// inflight jobs exist at once: the memory a stream holds depends on the
+// frame length and the number of cores, never on the payload's size.
+const (
+	jobBytes     = 512 << 10 // plaintext per job, rounded down to whole frames (at least one)
+	maxJobFrames = 256       // frames per job at most, so tiny frames make small jobs
+	streamMemory = 4 << 20   // frame bytes in flight at most, unless one frame is larger
+	maxInflight  = 16
+)
 
-// parallel runs f(i) for i in [0, n), on up to n goroutines.
-func parallel(n int, f func(i int)) {
-	if n == 1 {
-		f(0)
-		return
-	}
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() { defer wg.Done(); f(i) }()
-	}
-	wg.Wait()
+// pipeline returns the frames per job and the jobs in flight for frames of
+// flen bytes.
+func pipeline(flen int) (frames, inflight int) {
+	frames = min(maxJobFrames, max(1, jobBytes/flen))
+	inflight = min(maxInflight, 2*max(1, runtime.GOMAXPROCS(0)))
+	inflight = max(1, min(inflight, streamMemory/(frames*flen)))
+	return frames, inflight
 }
 
+// frameOverhead is what a regular frame adds to its plaintext: sequence
+// number, IV and tag. A final frame adds finalExtra more (the end marker
+// and the content length).
+const (
+	frameOverhead = 4 + 12 + 16
+	finalExtra    = 8
+)
+
 // Writer seals a message as it is written, in constant memory: it writes
-// the header at once, then each batch of frames as they fill (sealed in
-// parallel), and the final frame and footer on Close.
+// the header at once, then the frames as their jobs are sealed (several at
+// once, in order), and the final frame and footer on Close.
 type Writer struct {
-	w     io.Writer
-	in    SealInput
-	aead  cipher.AEAD
-	id    []byte
-	flen  int
-	seq   uint32
-	buf   []byte // pending plaintext: at most batch × flen bytes
-	out   []byte // sealed frames of the batch being written
-	batch int
-	sig   hash.Hash
-	err   error
+	w        io.Writer
+	in       SealInput
+	aead     cipher.AEAD
+	id       []byte
+	flen     int
+	frames   int // frames per job
+	inflight int
+	seq      uint32 // frames handed to jobs so far
+	cur      *sealJob
+	queue    []*sealJob // being sealed, oldest first
+	free     []*sealJob
+	sig      hash.Hash
+	err      error
+}
+
+// sealJob is a run of frames laid out as they are written: frame i starts
+// at i × (flen + frameOverhead), its plaintext is copied straight to where
+// its ciphertext goes and is sealed there.
+type sealJob struct {
+	buf  []byte
+	n    int // plaintext bytes held
+	end  int // length of the encoded frames, once handed over
+	done chan struct{}
 }
 
 // NewWriter writes the header of a message to w and returns the Writer of
@@ -57,7 +81,8 @@ func NewWriter(w io.Writer, in SealInput) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	sw := &Writer{w: w, in: in, aead: aead, id: id, flen: int(in.FrameLen), batch: batchFrames()}
+	sw := &Writer{w: w, in: in, aead: aead, id: id, flen: int(in.FrameLen)}
+	sw.frames, sw.inflight = pipeline(sw.flen)
 	if in.Signer != nil {
 		sw.sig = in.Suite.SignatureHash.New()
 	}
@@ -78,55 +103,146 @@ func (sw *Writer) emit(b []byte) error {
 	return nil
 }
 
-// Write buffers p and seals every batch of frames that fills. The last
-// frame is always held back, so that Close can mark it final.
+// Write copies p into jobs and hands each full job over to be sealed. The
+// last frame is always held back, so that Close can mark it final.
 func (sw *Writer) Write(p []byte) (int, error) {
 	if sw.err != nil {
 		return 0, sw.err
 	}
 	n := 0
-	limit := sw.batch * sw.flen
 	for len(p) > 0 {
-		take := min(len(p), limit+1-len(sw.buf)) // one byte past a full batch proves more is coming
-		sw.buf = append(sw.buf, p[:take]...)
-		p, n = p[take:], n+take
-		if len(sw.buf) > limit {
-			if err := sw.flush(sw.batch, false); err != nil {
+		if sw.cur == nil {
+			sw.cur = sw.job()
+		}
+		j := sw.cur
+		if j.n == sw.frames*sw.flen { // full, and more is coming
+			if err := sw.submit(false); err != nil {
 				return n, err
 			}
+			continue
 		}
+		i, off := j.n/sw.flen, j.n%sw.flen
+		at := i*(sw.flen+frameOverhead) + 16 + off
+		c := copy(j.buf[at:at+sw.flen-off], p)
+		j.n, p, n = j.n+c, p[c:], n+c
 	}
 	return n, nil
 }
 
-// flush seals the first frames of the buffer (the last one final if final
-// is set) in parallel and writes them in order.
-func (sw *Writer) flush(frames int, final bool) error {
+// ReadFrom reads r to its end straight into the Writer's jobs (io.Copy
+// uses it), sealing as they fill. Close must still be called.
+func (sw *Writer) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for sw.err == nil {
+		if sw.cur == nil {
+			sw.cur = sw.job()
+		}
+		j := sw.cur
+		if j.n == sw.frames*sw.flen {
+			// Full: hand it over once a byte proves more is coming, read
+			// into the next job.
+			next := sw.job()
+			c, err := sw.readInto(next, r)
+			total += int64(c)
+			if c == 0 {
+				sw.free = append(sw.free, next)
+				if err == io.EOF {
+					return total, nil
+				}
+				if err != nil {
+					return total, err
+				}
+				continue
+			}
+			if serr := sw.submit(false); serr != nil {
+				return total, serr
+			}
+			sw.cur = next
+			if err == io.EOF {
+				return total, nil
+			} else if err != nil {
+				return total, err
+			}
+			continue
+		}
+		c, err := sw.readInto(j, r)
+		total += int64(c)
+		if err == io.EOF {
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
+	}
+	return total, sw.err
+}
+
+// readInto reads once from r into the free room of j's current frame.
+func (sw *Writer) readInto(j *sealJob, r io.Reader) (int, error) {
+	i, off := j.n/sw.flen, j.n%sw.flen
+	at := i*(sw.flen+frameOverhead) + 16 + off
+	c, err := r.Read(j.buf[at : at+sw.flen-off])
+	j.n += c
+	return c, err
+}
+
+// job returns an empty job, recycled if one is free.
+func (sw *Writer) job() *sealJob {
+	if k := len(sw.free); k > 0 {
+		j := sw.free[k-1]
+		sw.free = sw.free[:k-1]
+		j.n = 0
+		return j
+	}
+	return &sealJob{buf: make([]byte, sw.frames*(sw.flen+frameOverhead)+finalExtra)}
+}
+
+// submit hands the current job over to be sealed (its last frame final if
+// final is set), and writes the oldest job out once inflight are pending.
+func (sw *Writer) submit(final bool) error {
+	j := sw.cur
+	sw.cur = nil
+	frames := max(1, (j.n+sw.flen-1)/sw.flen)
 	if uint64(sw.seq)+uint64(frames) >= endOfFrames {
 		sw.err = errors.New("esdk: message needs too many frames")
 		return sw.err
 	}
-	type slot struct{ off, n int }
-	slots := make([]slot, frames)
-	size := 0
-	for i := range frames {
-		n := sw.flen
-		if final && i == frames-1 {
-			n = len(sw.buf) - i*sw.flen
-		}
-		slots[i] = slot{size, n}
-		size += frameSize(n, final && i == frames-1)
-	}
-	sw.out = grow(sw.out, size)
-	parallel(frames, func(i int) {
-		s := slots[i]
-		chunk := sw.buf[i*sw.flen : i*sw.flen+s.n]
-		appendFrame(sw.out[s.off:s.off], sw.aead, sw.id, sw.seq+uint32(i)+1, chunk, final && i == frames-1)
-	})
+	first, last := sw.seq+1, sw.flen
 	sw.seq += uint32(frames)
-	used := min(len(sw.buf), frames*sw.flen)
-	sw.buf = append(sw.buf[:0], sw.buf[used:]...)
-	return sw.emit(sw.out)
+	j.end = frames * (sw.flen + frameOverhead)
+	if final {
+		// The final frame's header is finalExtra bytes longer: move its
+		// plaintext along.
+		last = j.n - (frames-1)*sw.flen
+		off := (frames-1)*(sw.flen+frameOverhead) + 16
+		copy(j.buf[off+finalExtra:off+finalExtra+last], j.buf[off:off+last])
+		j.end = off + finalExtra + last + 16
+	}
+	j.done = make(chan struct{})
+	aead, id, flen := sw.aead, sw.id, sw.flen
+	go func() {
+		defer close(j.done)
+		for i := range frames {
+			n, fin := flen, final && i == frames-1
+			if fin {
+				n = last
+			}
+			sealFrameInPlace(j.buf[i*(flen+frameOverhead):], aead, id, first+uint32(i), n, fin)
+		}
+	}()
+	sw.queue = append(sw.queue, j)
+	if len(sw.queue) >= sw.inflight {
+		return sw.writeOldest()
+	}
+	return nil
+}
+
+// writeOldest waits for the oldest job, writes its frames and frees it.
+func (sw *Writer) writeOldest() error {
+	j := sw.queue[0]
+	<-j.done
+	sw.queue = append(sw.queue[:0], sw.queue[1:]...)
+	sw.free = append(sw.free, j)
+	return sw.emit(j.buf[:j.end])
 }
 
 // Close seals what is left as the final frames, writes the footer of a
@@ -136,10 +252,22 @@ func (sw *Writer) Close() error {
 	if sw.err != nil {
 		return sw.err
 	}
-	defer func() { clear(sw.buf); sw.err = errors.New("esdk: writer closed") }()
-	frames := max(1, (len(sw.buf)+sw.flen-1)/sw.flen)
-	if err := sw.flush(frames, true); err != nil {
+	defer func() {
+		if sw.cur != nil {
+			clear(sw.cur.buf)
+		}
+		sw.cur, sw.free, sw.err = nil, nil, errors.New("esdk: writer closed")
+	}()
+	if sw.cur == nil {
+		sw.cur = sw.job() // nothing was written: one empty final frame
+	}
+	if err := sw.submit(true); err != nil {
 		return err
+	}
+	for len(sw.queue) > 0 {
+		if err := sw.writeOldest(); err != nil {
+			return err
+		}
 	}
 	if sw.sig != nil {
 		footer, err := appendSignature(nil, sw.in, sw.sig.Sum(nil))
@@ -165,17 +293,39 @@ const MaxHeaderSize = 4 << 20
 // and returns io.EOF only after the final frame, the footer signature of a
 // signed suite and the absence of trailing bytes have been checked.
 type Reader struct {
-	br      *bufio.Reader
-	h       *format.MessageHeader
-	aead    cipher.AEAD
-	seq     uint32
-	batch   int
-	sig     hash.Hash
-	pending []byte // authenticated plaintext not yet read
-	pt      []byte // backing buffer of pending
-	frames  []rawFrame
-	done    bool
-	err     error
+	br       *bufio.Reader
+	h        *format.MessageHeader
+	aead     cipher.AEAD
+	seq      uint32 // frames read so far
+	frames   int    // frames per job
+	inflight int
+	sig      hash.Hash
+	queue    []*openJob // being opened, oldest first
+	free     []*openJob
+	cur      *openJob // the job whose plaintext is being read
+	next     int      // the frame of cur to read next
+	pending  []byte   // authenticated plaintext not yet read
+	readAll  bool     // the final frame has been read
+	done     bool
+	err      error
+}
+
+// openJob is a run of frames as read, content and tag back to back in
+// buf, each opened in place.
+type openJob struct {
+	buf    []byte
+	frames []openFrame
+	final  bool // the last frame is the final frame
+	failed bool // a frame did not authenticate
+	done   chan struct{}
+}
+
+type openFrame struct {
+	seq   uint32
+	final bool
+	iv    [12]byte
+	off   int // the frame's content and tag are buf[off : off+n+16]
+	n     int
 }
 
 // NewReader reads and authenticates the header of a message from r.
@@ -191,8 +341,11 @@ func NewReader(r io.Reader, unwrap Unwrapper, opt Options) (*Reader, error) {
 	if !h.Framed || h.FrameLength > MaxFrameLength {
 		return nil, ErrUnsupportedStream
 	}
-	sr := &Reader{h: h, aead: aead, batch: batchFrames()}
-	sr.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(raw[n:]), r), 64<<10)
+	sr := &Reader{h: h, aead: aead}
+	sr.frames, sr.inflight = pipeline(int(h.FrameLength))
+	// A small buffer: frame headers come through it, and the contents of
+	// larger frames mostly bypass it, read straight into a job.
+	sr.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(raw[n:]), r), 4<<10)
 	if h.Suite.SignatureHash != 0 {
 		sr.sig = h.Suite.SignatureHash.New()
 		sr.sig.Write(raw[:n])
@@ -223,134 +376,192 @@ func readHeader(r io.Reader, opt Options) ([]byte, *format.MessageHeader, int, e
 
 // Read returns authenticated plaintext.
 func (sr *Reader) Read(p []byte) (int, error) {
-	for len(sr.pending) == 0 {
-		if sr.err != nil {
-			return 0, sr.err
-		}
-		if sr.done {
-			return 0, io.EOF
-		}
-		if err := sr.next(); err != nil {
-			clear(sr.pt)
-			sr.pending, sr.err = nil, err
-			return 0, err
-		}
+	if err := sr.fill(); err != nil {
+		return 0, err
 	}
 	n := copy(p, sr.pending)
 	sr.pending = sr.pending[n:]
 	return n, nil
 }
 
-type rawFrame struct {
-	seq   uint32
-	final bool
-	iv    [12]byte
-	ct    []byte // content and tag
+// WriteTo writes the authenticated plaintext to w straight from the
+// Reader's buffers (io.Copy uses it), and returns nil at the end of a
+// verified message.
+func (sr *Reader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if err := sr.fill(); err == io.EOF {
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
+		n, err := w.Write(sr.pending)
+		sr.pending, total = sr.pending[n:], total+int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
-// grow returns b resliced to n bytes, reallocated only if too small.
-func grow(b []byte, n int) []byte {
-	if cap(b) < n {
-		return make([]byte, n)
+// fill makes authenticated plaintext pending, or returns io.EOF at the
+// end of a verified message, or the stream's error.
+func (sr *Reader) fill() error {
+	for len(sr.pending) == 0 {
+		switch {
+		case sr.err != nil:
+			return sr.err
+		case sr.cur != nil && sr.next < len(sr.cur.frames):
+			f := sr.cur.frames[sr.next]
+			sr.pending, sr.next = sr.cur.buf[f.off:f.off+f.n], sr.next+1
+		case sr.cur != nil && sr.cur.final:
+			sr.done = true
+			sr.free, sr.cur = append(sr.free, sr.cur), nil
+		case sr.done:
+			return io.EOF
+		default:
+			if sr.cur != nil {
+				sr.free, sr.cur = append(sr.free, sr.cur), nil
+			}
+			if err := sr.advance(); err != nil {
+				sr.fail(err)
+				return err
+			}
+		}
 	}
-	return b[:n]
+	return nil
 }
 
-// next reads up to a batch of frames, opens them in parallel and makes
-// their plaintext pending; after the final frame it checks the footer and
-// that nothing follows.
-func (sr *Reader) next() error {
-	if sr.frames == nil {
-		sr.frames = make([]rawFrame, sr.batch)
-	}
-	frames := sr.frames[:0]
-	final := false
-	for len(frames) < sr.batch && !final {
-		f := &sr.frames[len(frames)]
-		if err := sr.readFrame(f); err != nil {
+// advance reads jobs of frames until inflight are being opened (or the
+// final frame is read), then waits for the oldest and makes it current;
+// after the final frame it checks the footer and that nothing follows.
+func (sr *Reader) advance() error {
+	for len(sr.queue) < sr.inflight && !sr.readAll {
+		j := sr.job()
+		if err := sr.readJob(j); err != nil {
+			sr.free = append(sr.free, j)
 			return err
 		}
-		frames = frames[:len(frames)+1]
-		final = f.final
+		j.done = make(chan struct{})
+		go sr.open(j)
+		sr.queue = append(sr.queue, j)
+		sr.readAll = j.final
 	}
-	size := 0
-	offs := make([]int, len(frames))
-	for i, f := range frames {
-		offs[i] = size
-		size += len(f.ct) - 16
+	j := sr.queue[0]
+	<-j.done
+	sr.queue = append(sr.queue[:0], sr.queue[1:]...)
+	sr.cur, sr.next = j, 0
+	if j.failed {
+		return ErrOpen
 	}
-	clear(sr.pt)
-	sr.pt = grow(sr.pt, size)
-	errs := make([]error, len(frames))
-	parallel(len(frames), func(i int) {
-		f := frames[i]
+	if j.final {
+		return sr.finish()
+	}
+	return nil
+}
+
+// job returns an empty job, recycled if one is free.
+func (sr *Reader) job() *openJob {
+	if k := len(sr.free); k > 0 {
+		j := sr.free[k-1]
+		sr.free = sr.free[:k-1]
+		j.frames, j.final, j.failed = j.frames[:0], false, false
+		return j
+	}
+	return &openJob{}
+}
+
+// open opens the frames of j in place.
+func (sr *Reader) open(j *openJob) {
+	defer close(j.done)
+	for _, f := range j.frames {
 		content := frameString
 		if f.final {
 			content = finalString
 		}
-		dst := sr.pt[offs[i]:offs[i]]
-		_, errs[i] = sr.aead.Open(dst, f.iv[:], f.ct, bodyAAD(sr.h.MessageID, content, f.seq, uint64(len(f.ct)-16)))
-	})
-	for _, err := range errs {
-		if err != nil {
-			return ErrOpen
+		ct := j.buf[f.off : f.off+f.n+16]
+		if _, err := sr.aead.Open(ct[:0], f.iv[:], ct, bodyAAD(sr.h.MessageID, content, f.seq, uint64(f.n))); err != nil {
+			j.failed = true
+			return
 		}
 	}
-	if final {
-		if err := sr.finish(); err != nil {
+}
+
+// fail clears every buffer that may hold plaintext, once no job is still
+// writing to it, and makes err the stream's error.
+func (sr *Reader) fail(err error) {
+	for _, j := range sr.queue {
+		<-j.done
+		clear(j.buf)
+	}
+	if sr.cur != nil {
+		clear(sr.cur.buf)
+	}
+	sr.queue, sr.free, sr.cur, sr.pending, sr.err = nil, nil, nil, nil, err
+}
+
+// readJob reads up to a job's worth of frames into j, checking their
+// sequence numbers, and stops after the final frame.
+func (sr *Reader) readJob(j *openJob) error {
+	if size := sr.frames * (int(sr.h.FrameLength) + 16); j.buf == nil && size <= 2*jobBytes {
+		j.buf = make([]byte, 0, size) // jobs of small frames: their whole size at once
+	}
+	used := 0
+	for len(j.frames) < sr.frames && !j.final {
+		f, err := sr.readFrameHeader()
+		if err != nil {
 			return err
 		}
-		sr.done = true
+		f.off = used
+		// Grow the buffer only as bytes arrive, so that a header announcing
+		// huge frames costs the sender the bytes before it costs us memory.
+		for need := f.n + 16; need > 0; {
+			step := min(need, 1<<20)
+			j.buf = slices.Grow(j.buf[:used], step)[:used+step] // keeps what was read
+			if err := sr.read(j.buf[used:]); err != nil {
+				return err
+			}
+			used, need = used+step, need-step
+		}
+		j.frames = append(j.frames, f)
+		j.final = f.final
 	}
-	sr.pending = sr.pt
 	return nil
 }
 
-// readFrame reads one frame into f, reusing its buffer, and checks its
-// sequence number.
-func (sr *Reader) readFrame(f *rawFrame) error {
+// readFrameHeader reads the header of the next frame and checks its
+// sequence number and length.
+func (sr *Reader) readFrameHeader() (openFrame, error) {
+	var f openFrame
 	var head [4]byte
 	if err := sr.read(head[:]); err != nil {
-		return err
+		return f, err
 	}
-	f.seq, f.final = binary.BigEndian.Uint32(head[:]), false
-	n := int(sr.h.FrameLength)
+	f.seq, f.n = binary.BigEndian.Uint32(head[:]), int(sr.h.FrameLength)
 	if f.seq == endOfFrames {
 		f.final = true
 		if err := sr.read(head[:]); err != nil {
-			return err
+			return f, err
 		}
 		f.seq = binary.BigEndian.Uint32(head[:])
 	}
 	if f.seq != sr.seq+1 || f.seq == endOfFrames {
-		return ErrMalformed // frames missing, repeated or out of order
+		return f, ErrMalformed // frames missing, repeated or out of order
 	}
 	sr.seq = f.seq
 	if err := sr.read(f.iv[:]); err != nil {
-		return err
+		return f, err
 	}
 	if f.final {
 		if err := sr.read(head[:]); err != nil {
-			return err
+			return f, err
 		}
 		l := binary.BigEndian.Uint32(head[:])
 		if l > sr.h.FrameLength {
-			return ErrMalformed
+			return f, ErrMalformed
 		}
-		n = int(l)
+		f.n = int(l)
 	}
-	// Grow the buffer only as bytes arrive, so that a header announcing
-	// huge frames costs the sender the bytes before it costs us memory.
-	f.ct = f.ct[:0]
-	for need := n + 16; need > 0; {
-		step := min(need, 1<<20)
-		f.ct = slices.Grow(f.ct, step)[:len(f.ct)+step] // keeps what was read
-		if err := sr.read(f.ct[len(f.ct)-step:]); err != nil {
-			return err
-		}
-		need -= step
-	}
-	return nil
+	return f, nil
 }
 
 // read fills b from the body, feeding the signature hash; a message that

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -97,13 +98,122 @@ func TestStreamRoundTrip(t *testing.T) {
 }
 
 // readAll reads a stream to its end and returns what it released and the
-// error that ended it.
-func readAll(msg []byte, kr *RawAES) ([]byte, error) {
+// error that ended it; with viaWriteTo it reads through WriteTo (io.Copy)
+// instead of Read.
+func readAll(msg []byte, kr *RawAES, viaWriteTo bool) ([]byte, error) {
 	r, err := NewReader(bytes.NewReader(msg), Unwrappers(kr), Options{Reproduced: map[string]string{"k": "v"}})
 	if err != nil {
 		return nil, err
 	}
+	if viaWriteTo {
+		var out bytes.Buffer
+		_, err := r.WriteTo(&out)
+		return out.Bytes(), err
+	}
 	return io.ReadAll(r)
+}
+
+// TestStreamCopyPaths: io.Copy into a Writer (ReadFrom, straight into its
+// jobs) and out of a Reader (WriteTo, straight from its buffers) give the
+// same messages and plaintext as Write and Read, for frames smaller and
+// larger than a job and payloads across several jobs, whatever the
+// source's read sizes.
+func TestStreamCopyPaths(t *testing.T) {
+	kr := testKeyring(t)
+	opt := Options{Reproduced: map[string]string{"k": "v"}}
+	sources := map[string]func([]byte) io.Reader{
+		"half":     func(b []byte) io.Reader { return iotest.HalfReader(bytes.NewReader(b)) },
+		"one byte": func(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) },
+		"data+EOF": func(b []byte) io.Reader { return iotest.DataErrReader(bytes.NewReader(b)) },
+	}
+	for _, fl := range []int{7, 4096, 1 << 20} {
+		frames, _ := pipeline(fl)
+		job := frames * fl
+		for _, size := range []int{0, 1, fl, fl + 1, job, job + 1, 3*job + 5} {
+			if size > 8<<20 {
+				continue
+			}
+			pt := make([]byte, size)
+			_, _ = rand.Read(pt)
+			for name, src := range sources {
+				if name == "one byte" && size > 100_000 {
+					continue
+				}
+				t.Run(fmt.Sprintf("frame=%d/size=%d/%s", fl, size, name), func(t *testing.T) {
+					var msg bytes.Buffer
+					w, err := NewWriter(&msg, sealInput(t, 0x0478, uint32(fl), kr))
+					require.NoError(t, err)
+					n, err := io.Copy(w, src(pt)) // Writer.ReadFrom
+					require.NoError(t, err)
+					require.Equal(t, int64(size), n)
+					require.NoError(t, w.Close())
+
+					got, _, err := Open(msg.Bytes(), Unwrappers(kr), opt)
+					require.NoError(t, err)
+					require.True(t, bytes.Equal(pt, got), "Open of a ReadFrom message")
+
+					r, err := NewReader(bytes.NewReader(msg.Bytes()), Unwrappers(kr), opt)
+					require.NoError(t, err)
+					var out bytes.Buffer
+					n, err = io.Copy(&out, r) // Reader.WriteTo
+					require.NoError(t, err)
+					require.Equal(t, int64(size), n)
+					require.True(t, bytes.Equal(pt, out.Bytes()), "WriteTo released other bytes")
+				})
+			}
+		}
+	}
+}
+
+// TestStreamCopyErrors: a source's error stops ReadFrom and a
+// destination's error stops WriteTo, each returned as is.
+func TestStreamCopyErrors(t *testing.T) {
+	kr := testKeyring(t)
+	boom := errors.New("boom")
+	w, err := NewWriter(io.Discard, sealInput(t, 0x0478, 4096, kr))
+	require.NoError(t, err)
+	_, err = w.ReadFrom(io.MultiReader(bytes.NewReader(make([]byte, 1<<20)), iotest.ErrReader(boom)))
+	require.ErrorIs(t, err, boom)
+
+	in := sealInput(t, 0x0478, 4096, kr)
+	in.Plaintext = make([]byte, 1<<20)
+	msg, err := Seal(in)
+	require.NoError(t, err)
+	r, err := NewReader(bytes.NewReader(msg), Unwrappers(kr), Options{Reproduced: map[string]string{"k": "v"}})
+	require.NoError(t, err)
+	_, err = r.WriteTo(failingWriter{boom})
+	require.ErrorIs(t, err, boom)
+
+	// A sink that fails while the Writer emits: the error sticks.
+	w, err = NewWriter(&limitedWriter{n: 100_000, err: boom}, sealInput(t, 0x0478, 4096, kr))
+	require.NoError(t, err)
+	_, err = w.Write(make([]byte, 4<<20))
+	if err == nil {
+		err = w.Close()
+	}
+	require.ErrorIs(t, err, boom)
+	_, err = w.Write([]byte{1})
+	require.ErrorIs(t, err, boom)
+}
+
+type failingWriter struct{ err error }
+
+func (f failingWriter) Write([]byte) (int, error) { return 0, f.err }
+
+// limitedWriter takes n bytes, then fails.
+type limitedWriter struct {
+	n   int
+	err error
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if len(p) > l.n {
+		k := l.n
+		l.n = 0
+		return k, l.err
+	}
+	l.n -= len(p)
+	return len(p), nil
 }
 
 // frames splits the body of a framed message into its frames.
@@ -152,19 +262,21 @@ func TestReaderRejects(t *testing.T) {
 				bad[len(bad)-3] ^= 1
 				cases["signature flipped"] = bad
 			}
-			for name, m := range cases {
-				got, err := readAll(m, kr)
-				require.Error(t, err, name)
-				assert.NotErrorIs(t, err, io.EOF, name)
-				assert.LessOrEqual(t, len(got), len(in.Plaintext), name)
-				assert.True(t, bytes.HasPrefix(in.Plaintext, got), "%s: released bytes that are not the message's", name)
-			}
-			for i := range len(msg) * 8 {
-				bad := bytes.Clone(msg)
-				bad[i/8] ^= 1 << (i % 8)
-				got, err := readAll(bad, kr)
-				require.Error(t, err, "bit %d", i)
-				assert.True(t, bytes.HasPrefix(in.Plaintext, got), "bit %d released other bytes", i)
+			for _, viaWriteTo := range []bool{false, true} {
+				for name, m := range cases {
+					got, err := readAll(m, kr, viaWriteTo)
+					require.Error(t, err, name)
+					assert.NotErrorIs(t, err, io.EOF, name)
+					assert.LessOrEqual(t, len(got), len(in.Plaintext), name)
+					assert.True(t, bytes.HasPrefix(in.Plaintext, got), "%s: released bytes that are not the message's", name)
+				}
+				for i := range len(msg) * 8 {
+					bad := bytes.Clone(msg)
+					bad[i/8] ^= 1 << (i % 8)
+					got, err := readAll(bad, kr, viaWriteTo)
+					require.Error(t, err, "bit %d", i)
+					assert.True(t, bytes.HasPrefix(in.Plaintext, got), "bit %d released other bytes", i)
+				}
 			}
 		})
 	}

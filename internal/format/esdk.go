@@ -2,6 +2,7 @@ package format
 
 import (
 	"crypto"
+	"encoding/binary"
 	"errors"
 	"unicode/utf8"
 
@@ -91,6 +92,8 @@ type MessageHeader struct {
 	// Body is the serialized header body, the associated data of the header
 	// authentication tag.
 	Body []byte
+
+	zeroIV [esdkIVLen]byte // IV of version 2, allocated with the header
 }
 
 // HeaderLimits bound what ParseMessageHeader accepts.
@@ -153,7 +156,11 @@ func ParseMessageHeader(in []byte, lim HeaderLimits) (*MessageHeader, int, error
 			!s.ReadUint16LengthPrefixed(&ct) {
 			return nil, 0, ErrHeader
 		}
-		h.EDKs = append(h.EDKs, EDK{ProviderID: string(id), ProviderInfo: info, Ciphertext: ct})
+		pid := "aws-kms" // the common provider ID costs no allocation
+		if string(id) != pid {
+			pid = string(id)
+		}
+		h.EDKs = append(h.EDKs, EDK{ProviderID: pid, ProviderInfo: info, Ciphertext: ct})
 	}
 	var content uint8
 	if !s.ReadUint8(&content) || (content != ContentNonFramed && content != ContentFramed) {
@@ -180,7 +187,7 @@ func ParseMessageHeader(in []byte, lim HeaderLimits) (*MessageHeader, int, error
 			return nil, 0, ErrHeader
 		}
 	} else {
-		h.IV = make([]byte, esdkIVLen)
+		h.IV = h.zeroIV[:]
 	}
 	if !s.ReadBytes(&h.Tag, esdkTagLen) {
 		return nil, 0, ErrHeader
@@ -197,6 +204,9 @@ func parseESDKContext(aad cryptobyte.String) (map[string]string, error) {
 	if aad.Empty() {
 		return ec, nil
 	}
+	// Keys and values are substrings of one copy of the field: one
+	// allocation for all of them.
+	all := string(aad)
 	var n uint16
 	if !aad.ReadUint16(&n) {
 		return nil, ErrHeader
@@ -207,10 +217,12 @@ func parseESDKContext(aad cryptobyte.String) (map[string]string, error) {
 			!utf8.Valid(k) || !utf8.Valid(v) {
 			return nil, ErrHeader
 		}
-		if _, dup := ec[string(k)]; dup {
+		ks := len(all) - len(aad) - len(v) - 2 - len(k)
+		key, val := all[ks:ks+len(k)], all[len(all)-len(aad)-len(v):len(all)-len(aad)]
+		if _, dup := ec[key]; dup {
 			return nil, ErrHeader
 		}
-		ec[string(k)] = string(v)
+		ec[key] = val
 	}
 	if !aad.Empty() {
 		return nil, ErrHeader
@@ -250,43 +262,61 @@ func (h *MessageHeader) appendBody(b []byte) ([]byte, error) {
 		h.Framed != (h.FrameLength > 0) || (h.Suite.Committing && len(h.Commitment) != esdkCommitLen) {
 		return nil, ErrHeader
 	}
-	raw := h.RawContext
-	if raw == nil && len(h.Context) > 0 {
-		var err error
-		if raw, err = AppendContext(nil, h.Context); err != nil {
+	for _, e := range h.EDKs {
+		if len(e.ProviderID) > 0xFFFF || len(e.ProviderInfo) > 0xFFFF || len(e.Ciphertext) > 0xFFFF {
 			return nil, ErrHeader
 		}
 	}
-	bb := cryptobyte.NewBuilder(b)
-	bb.AddUint8(v)
+	// Appends, not a cryptobyte.Builder: this runs once per message sealed.
+	// ParseMessageHeader is the parser; FuzzParseMessageHeader checks that
+	// the two are exact inverses.
+	b = append(b, v)
 	if v == 1 {
-		bb.AddUint8(0x80)
+		b = append(b, 0x80)
 	}
-	bb.AddUint16(h.Suite.ID)
-	bb.AddBytes(h.MessageID)
-	bb.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(raw) })
-	bb.AddUint16(uint16(len(h.EDKs)))
-	for _, e := range h.EDKs {
-		bb.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(e.ProviderID)) })
-		bb.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(e.ProviderInfo) })
-		bb.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(e.Ciphertext) })
+	b = binary.BigEndian.AppendUint16(b, h.Suite.ID)
+	b = append(b, h.MessageID...)
+	if h.RawContext != nil || len(h.Context) == 0 {
+		if len(h.RawContext) > 0xFFFF {
+			return nil, ErrHeader
+		}
+		return h.appendRest(appendPrefixed(b, h.RawContext)), nil
 	}
-	if h.Framed {
-		bb.AddUint8(ContentFramed)
-	} else {
-		bb.AddUint8(ContentNonFramed)
-	}
-	if v == 1 {
-		bb.AddUint32(0)
-		bb.AddUint8(esdkIVLen)
-	}
-	bb.AddUint32(h.FrameLength)
-	if h.Suite.Committing {
-		bb.AddBytes(h.Commitment)
-	}
-	out, err := bb.Bytes() // a field over its length prefix fails here
-	if err != nil {
+	at := len(b)
+	b, err := AppendContext(append(b, 0, 0), h.Context) // serialized in place, its length set after
+	if err != nil || len(b)-at-2 > 0xFFFF {
 		return nil, ErrHeader
 	}
-	return out, nil
+	binary.BigEndian.PutUint16(b[at:], uint16(len(b)-at-2))
+	return h.appendRest(b), nil
+}
+
+// appendRest appends the header body after the encryption context.
+func (h *MessageHeader) appendRest(b []byte) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(h.EDKs)))
+	for _, e := range h.EDKs {
+		b = appendPrefixed(b, []byte(e.ProviderID))
+		b = appendPrefixed(b, e.ProviderInfo)
+		b = appendPrefixed(b, e.Ciphertext)
+	}
+	if h.Framed {
+		b = append(b, ContentFramed)
+	} else {
+		b = append(b, ContentNonFramed)
+	}
+	if h.Suite.Version == 1 {
+		b = binary.BigEndian.AppendUint32(b, 0)
+		b = append(b, esdkIVLen)
+	}
+	b = binary.BigEndian.AppendUint32(b, h.FrameLength)
+	if h.Suite.Committing {
+		b = append(b, h.Commitment...)
+	}
+	return b
+}
+
+// appendPrefixed appends v with its 16-bit length; the caller has checked
+// that it fits.
+func appendPrefixed(b, v []byte) []byte {
+	return append(binary.BigEndian.AppendUint16(b, uint16(len(v))), v...)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/cryptobyte"
 )
 
 const esdkVectors = "../../testdata/esdk/v4-Net-4.0.1"
@@ -212,5 +213,30 @@ func FuzzParseMessageHeader(f *testing.F) {
 		if err != nil || !bytes.Equal(out, in[:n]) {
 			t.Fatalf("accepted a header it cannot write back: %x", in[:n])
 		}
+		if want := naiveContext(t, h.RawContext); !maps.Equal(want, h.Context) {
+			t.Fatalf("context %q, want %q", h.Context, want)
+		}
 	})
+}
+
+// naiveContext decodes a header's context field the plain way (a string
+// per key and value), the reference for parseESDKContext's substrings.
+func naiveContext(t *testing.T, raw []byte) map[string]string {
+	ec := map[string]string{}
+	s := cryptobyte.String(raw)
+	var n uint16
+	if s.Empty() {
+		return ec
+	}
+	if !s.ReadUint16(&n) {
+		t.Fatal("accepted a context field without a count")
+	}
+	for range n {
+		var k, v cryptobyte.String
+		if !s.ReadUint16LengthPrefixed(&k) || !s.ReadUint16LengthPrefixed(&v) {
+			t.Fatal("accepted a truncated context field")
+		}
+		ec[string(k)] = string(v)
+	}
+	return ec
 }
