@@ -199,9 +199,14 @@ func (r *KeyRing) GetPublicKey(ctx context.Context, in GetPublicKeyInput) (*GetP
 		if v == 0 {
 			v = e.rec.Primary
 		}
-		k := e.version(v)
-		if k == nil {
+		k, err := e.usableVersion(v)
+		if err == errNoSuchVersion {
 			return nil, fmt.Errorf("%w: key has no version %d", ErrInvalidArgument, v)
+		} else if err != nil {
+			return nil, err
+		}
+		if e.rec.Usage == EncryptDecrypt && v < e.rec.MinEncryptionVersion {
+			return nil, fmt.Errorf("%w: version %d is below the key's minimum encryption version %d", ErrInvalidArgument, v, e.rec.MinEncryptionVersion)
 		}
 		c.ev.KeyVersion = v
 		var m KeyMetadata
@@ -266,9 +271,11 @@ func (r *KeyRing) DeriveSharedSecret(ctx context.Context, in DeriveSharedSecretI
 		if v == 0 {
 			v = e.rec.Primary
 		}
-		k := e.version(v)
-		if k == nil {
+		k, err := e.usableVersion(v)
+		if err == errNoSuchVersion {
 			return nil, fmt.Errorf("%w: key has no version %d", ErrInvalidArgument, v)
+		} else if err != nil {
+			return nil, err
 		}
 		c.ev.KeyVersion = v
 		if k.VerifyOnly {

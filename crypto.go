@@ -248,9 +248,11 @@ func (r *KeyRing) decrypt(ctx context.Context, c *call, op Op, a decryptArgs) (*
 // It returns the version that succeeded.
 func (r *KeyRing) eachVersion(e *keyEntry, pinned uint32, try func(*keys.Key) bool) (uint32, error) {
 	if pinned != 0 {
-		k := e.version(pinned)
-		if k == nil {
+		k, err := e.usableVersion(pinned)
+		if err == errNoSuchVersion {
 			return 0, fmt.Errorf("%w: key has no version %d", ErrInvalidArgument, pinned)
+		} else if err != nil {
+			return 0, err
 		}
 		if try(k) {
 			return pinned, nil
@@ -261,7 +263,10 @@ func (r *KeyRing) eachVersion(e *keyEntry, pinned uint32, try func(*keys.Key) bo
 		return e.rec.Primary, nil
 	}
 	for v := uint32(len(e.vers)); v >= 1; v-- {
-		if k := e.vers[v-1]; k != nil && v != e.rec.Primary && try(k) {
+		if v == e.rec.Primary {
+			continue
+		}
+		if k, err := e.usableVersion(v); err == nil && try(k) {
 			return v, nil
 		}
 	}
@@ -287,7 +292,7 @@ func (r *KeyRing) open(ctx context.Context, c *call, op Op, a decryptArgs) (*Dec
 		}
 	} else {
 		c.name = h.KeyID
-		if e, err = r.load(ctx, h.KeyID); err != nil {
+		if e, err = live(r.load(ctx, h.KeyID)); err != nil {
 			return nil, err
 		}
 		c.key(e)
@@ -306,9 +311,11 @@ func (r *KeyRing) open(ctx context.Context, c *call, op Op, a decryptArgs) (*Dec
 		return nil, err
 	}
 	c.ev.KeyVersion = h.KeyVersion
-	k := e.version(h.KeyVersion)
-	if k == nil {
+	k, err := e.usableVersion(h.KeyVersion)
+	if err == errNoSuchVersion {
 		return nil, fmt.Errorf("%w: key has no version %d", ErrInvalidCiphertext, h.KeyVersion)
+	} else if err != nil {
+		return nil, err
 	}
 	// The plaintext and the associated data share one allocation; the
 	// plaintext's capacity is cut so that appends cannot reach the rest.

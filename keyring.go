@@ -2,6 +2,7 @@ package kms
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -333,7 +334,7 @@ func (r *KeyRing) resolve(ctx context.Context, c *call, name string) (*keyEntry,
 			if strings.Contains(kid, "/") {
 				return nil, ErrNotFound // a key ARN names a key ID, never an alias
 			}
-			return r.load(ctx, kid)
+			return live(r.load(ctx, kid))
 		} else if strings.HasPrefix(res, "alias/") {
 			id = res
 		} else {
@@ -348,7 +349,50 @@ func (r *KeyRing) resolve(ctx context.Context, c *call, name string) (*keyEntry,
 		}
 		id = target
 	}
-	return r.load(ctx, id)
+	return live(r.load(ctx, id))
+}
+
+// live refuses the tombstone of a deleted key.
+func live(e *keyEntry, err error) (*keyEntry, error) {
+	if err == nil && e.rec.State == KeyStateDeleted {
+		return nil, fmt.Errorf("%w on %s", ErrKeyDeleted, e.rec.DeletionDate.Format(time.DateOnly))
+	}
+	return e, err
+}
+
+// errNoSuchVersion: the key never had the version asked for.
+var errNoSuchVersion = errors.New("no such version")
+
+// versionRecord returns the record of version v, or nil.
+func (e *keyEntry) versionRecord(v uint32) *VersionRecord {
+	i, ok := slices.BinarySearchFunc(e.rec.Versions, v, func(vr VersionRecord, v uint32) int { return cmp.Compare(vr.Version, v) })
+	if !ok {
+		return nil
+	}
+	return &e.rec.Versions[i]
+}
+
+// usableVersion returns version v's material for decrypting, verifying or
+// deriving, or the reason it cannot be used: errNoSuchVersion, or an error
+// naming the version (disabled, destroyed, below the minimum decryption
+// version).
+func (e *keyEntry) usableVersion(v uint32) (*keys.Key, error) {
+	vr := e.versionRecord(v)
+	switch {
+	case vr == nil:
+		return nil, errNoSuchVersion
+	case vr.State == VersionDestroyed:
+		return nil, fmt.Errorf("%w: version %d was destroyed on %s", ErrKeyVersionDestroyed, v, vr.DestroyedAt.Format(time.DateOnly))
+	case vr.State == VersionDisabled:
+		return nil, fmt.Errorf("%w: version %d", ErrKeyVersionDisabled, v)
+	case v < e.rec.MinDecryptionVersion:
+		return nil, fmt.Errorf("%w: version %d is below %d", ErrKeyVersionRetired, v, e.rec.MinDecryptionVersion)
+	}
+	k := e.version(v)
+	if k == nil {
+		return nil, errNoSuchVersion
+	}
+	return k, nil
 }
 
 // aliasEntry is a cached alias; an empty target is a deleted alias.
@@ -524,6 +568,8 @@ func validRecord(rec *KeyRecord) error {
 	}
 	switch rec.State {
 	case KeyStateEnabled, KeyStateDisabled, KeyStatePendingDeletion, KeyStatePendingImport:
+	case KeyStateDeleted:
+		return nil // a tombstone: no material left
 	default:
 		return errors.New("unknown state")
 	}
@@ -534,8 +580,13 @@ func validRecord(rec *KeyRecord) error {
 			return errors.New("versions out of order or out of range")
 		}
 		last = v.Version
+		switch v.State {
+		case "", VersionEnabled, VersionDisabled, VersionDestroyed:
+		default:
+			return errors.New("unknown version state")
+		}
 		if v.Version == rec.Primary {
-			primary = len(v.Wrapped) > 0
+			primary = len(v.Wrapped) > 0 && (v.State == "" || v.State == VersionEnabled)
 		}
 	}
 	if len(rec.Versions) == 0 {
@@ -543,7 +594,10 @@ func validRecord(rec *KeyRecord) error {
 			return errors.New("a key without versions must await import")
 		}
 	} else if !primary {
-		return errors.New("the primary version has no material")
+		return errors.New("the primary version has no material or is not enabled")
+	}
+	if rec.MinDecryptionVersion > rec.Primary || rec.MinEncryptionVersion > rec.Primary {
+		return errors.New("a minimum version is above the primary version")
 	}
 	return nil
 }

@@ -99,6 +99,25 @@ const (
 	KeyAgreement      KeyUsage = "KEY_AGREEMENT"
 )
 
+// VersionState is the state of one version of a key's material.
+type VersionState string
+
+// The version states. The zero value is Enabled.
+const (
+	VersionEnabled   VersionState = "Enabled"
+	VersionDisabled  VersionState = "Disabled"
+	VersionDestroyed VersionState = "Destroyed"
+)
+
+// RotationType says how a rotation happened. The values are AWS's.
+type RotationType string
+
+// The rotation types.
+const (
+	RotationAutomatic RotationType = "AUTOMATIC"
+	RotationOnDemand  RotationType = "ON_DEMAND"
+)
+
 // KeyState is the lifecycle state of a key. The values are the AWS KMS names.
 type KeyState string
 
@@ -108,6 +127,11 @@ const (
 	KeyStateDisabled        KeyState = "Disabled"
 	KeyStatePendingDeletion KeyState = "PendingDeletion"
 	KeyStatePendingImport   KeyState = "PendingImport"
+	// KeyStateDeleted is a pocketkms tombstone, not an AWS state: the
+	// key's material was destroyed when its deletion date passed. Stores
+	// keep the record so that the key ID is never reused and data under it
+	// fails with ErrKeyDeleted; DescribeKey and ListKeys no longer show it.
+	KeyStateDeleted KeyState = "Deleted"
 )
 
 // Origin says where a key's material came from.
@@ -282,7 +306,26 @@ var (
 	ErrDisabled        error = &stateError{"kms: key is disabled"}
 	ErrPendingDeletion error = &stateError{"kms: key is pending deletion"}
 	ErrPendingImport   error = &stateError{"kms: key is pending import"}
+	// ErrKeyVersionDisabled: the version that made the data is disabled
+	// (EnableKeyVersion restores it).
+	ErrKeyVersionDisabled error = &stateError{"kms: key version is disabled"}
+	// ErrKeyVersionDestroyed: the version that made the data was destroyed;
+	// the data cannot be recovered.
+	ErrKeyVersionDestroyed error = &stateError{"kms: key version was destroyed"}
+	// ErrKeyVersionRetired: the version that made the data is below the
+	// key's minimum decryption version.
+	ErrKeyVersionRetired error = &stateError{"kms: key version is below the key's minimum decryption version"}
 )
+
+// ErrKeyDeleted: the key's deletion date passed and RunDue destroyed its
+// material. It matches [ErrNotFound] with errors.Is, as AWS KMS reports a
+// deleted key.
+var ErrKeyDeleted error = &notFoundError{"kms: key was deleted"}
+
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string        { return e.msg }
+func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
 
 type stateError struct{ msg string }
 
@@ -399,6 +442,24 @@ const (
 	OpGetParametersForImport              Op = "GetParametersForImport"
 	OpImportKeyMaterial                   Op = "ImportKeyMaterial"
 	OpRotateKeyOnDemand                   Op = "RotateKeyOnDemand"
+	OpEnableKeyRotation                   Op = "EnableKeyRotation"
+	OpDisableKeyRotation                  Op = "DisableKeyRotation"
+	OpGetKeyRotationStatus                Op = "GetKeyRotationStatus"
+	OpListKeyRotations                    Op = "ListKeyRotations"
+	// OpRotateKey is an automatic rotation by RunDue, and OpDeleteKey the
+	// destruction of a key whose deletion date passed (CloudTrail's names
+	// for these service-initiated events). They reach the Auditor, never
+	// the Policy.
+	OpRotateKey Op = "RotateKey"
+	OpDeleteKey Op = "DeleteKey"
+	// OpRunDue names RunDue in its errors.
+	OpRunDue Op = "RunDue"
+	// Version controls (pocketkms, after Vault Transit).
+	OpListKeyVersions        Op = "ListKeyVersions"
+	OpEnableKeyVersion       Op = "EnableKeyVersion"
+	OpDisableKeyVersion      Op = "DisableKeyVersion"
+	OpDestroyKeyVersion      Op = "DestroyKeyVersion"
+	OpUpdateKeyVersionLimits Op = "UpdateKeyVersionLimits"
 )
 
 // Principal is the caller of an operation, carried in its context with

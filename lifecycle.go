@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -436,7 +437,7 @@ type ListKeysOutput struct {
 	Truncated  bool
 }
 
-// ListKeys lists the keys in every state.
+// ListKeys lists the keys in every state but deleted.
 func (r *KeyRing) ListKeys(ctx context.Context, in ListKeysInput) (*ListKeysOutput, error) {
 	c := r.begin(ctx, OpListKeys)
 	out, err := func() (*ListKeysOutput, error) {
@@ -450,9 +451,9 @@ func (r *KeyRing) ListKeys(ctx context.Context, in ListKeysInput) (*ListKeysOutp
 		if err := c.authorize(OpListKeys, nil, nil, ""); err != nil {
 			return nil, err
 		}
-		ids, err := r.cfg.Store.ListKeys(ctx, in.Marker, limit+1)
+		ids, err := r.liveKeys(ctx, in.Marker, limit+1)
 		if err != nil {
-			return nil, storeErr(err)
+			return nil, err
 		}
 		out := &ListKeysOutput{}
 		if len(ids) > limit {
@@ -469,4 +470,47 @@ func (r *KeyRing) ListKeys(ctx context.Context, in ListKeysInput) (*ListKeysOutp
 		return nil, err
 	}
 	return out, nil
+}
+
+// liveKeys returns up to limit IDs of keys that are not deleted, greater
+// than after, in order.
+func (r *KeyRing) liveKeys(ctx context.Context, after string, limit int) ([]string, error) {
+	var live []string
+	for {
+		ids, err := r.cfg.Store.ListKeys(ctx, after, limit)
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		for _, id := range ids {
+			deleted, err := r.deleted(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if !deleted {
+				live = append(live, id)
+			}
+			if len(live) == limit {
+				return live, nil
+			}
+		}
+		if len(ids) < limit {
+			return live, nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// deleted reports whether a key is a tombstone, from the cache when the
+// ring has the key (tombstones never come back), else from the Store.
+func (r *KeyRing) deleted(ctx context.Context, id string) (bool, error) {
+	if v, ok := r.keys.Load(id); ok && v.(*keyEntry).rec.State == KeyStateDeleted {
+		return true, nil
+	}
+	rec, err := r.cfg.Store.GetKey(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return true, nil // gone since it was listed
+	} else if err != nil {
+		return false, storeErr(err)
+	}
+	return rec.State == KeyStateDeleted, nil
 }

@@ -68,6 +68,26 @@ type KeyRecord struct {
 	Tags            []Tag
 	// Import holds the parameters of the last GetParametersForImport.
 	Import *ImportRecord
+
+	// RotationPeriodDays is the automatic rotation period; 0 when automatic
+	// rotation is off. NextRotation is when RunDue rotates the key next.
+	RotationPeriodDays int
+	NextRotation       time.Time
+	// Rotations is the history of rotations, oldest first.
+	Rotations []RotationRecord
+	// MinDecryptionVersion and MinEncryptionVersion are the version limits
+	// (0: none). Versions below MinDecryptionVersion decrypt, verify and
+	// derive nothing; MinEncryptionVersion bounds the versions handed out
+	// for encryption (GetPublicKey of an encryption key).
+	MinDecryptionVersion uint32
+	MinEncryptionVersion uint32
+}
+
+// RotationRecord is one rotation of a key.
+type RotationRecord struct {
+	Version uint32 // the version the rotation made
+	Date    time.Time
+	Type    RotationType
 }
 
 // VersionRecord is one version of a key's material.
@@ -82,6 +102,10 @@ type VersionRecord struct {
 	PublicKey []byte
 	// VerifyOnly marks a version imported as a public key alone.
 	VerifyOnly bool
+	// State is the version's own state: Enabled (also the zero value),
+	// Disabled or Destroyed. A destroyed version has no material left.
+	State       VersionState
+	DestroyedAt time.Time
 
 	// parsed is the material the ring has just wrapped, so that it is not
 	// unwrapped again; never stored (clone drops it).
@@ -116,6 +140,7 @@ func (r *KeyRecord) clone() *KeyRecord {
 		c.Versions[i].PublicKey = bytes.Clone(c.Versions[i].PublicKey)
 	}
 	c.Tags = slices.Clone(r.Tags)
+	c.Rotations = slices.Clone(r.Rotations)
 	if r.Import != nil {
 		imp := *r.Import
 		imp.TokenID = bytes.Clone(imp.TokenID)
