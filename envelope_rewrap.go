@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -35,21 +36,16 @@ const OpRewrap Op = "Envelope.Rewrap"
 // with the message's stored encryption context. Messages whose header
 // does not store every pair of ec (the SDK's required encryption context)
 // are refused with ErrUnsupported: the new message would store them.
+//
+// It runs as RewrapStream does (frames opened and sealed again on all
+// cores, no copy of the whole plaintext), and returns nothing unless the
+// whole message, signature included, authenticated.
 func (e *Envelope) Rewrap(ctx context.Context, msg []byte, ec EncryptionContext) ([]byte, error) {
-	pt, h, err := esdk.Open(msg, e.unwrap(ctx), e.openOptions(ec))
-	if err != nil {
-		return nil, envelopeErr(OpRewrap, err)
+	out := bytes.NewBuffer(make([]byte, 0, len(msg)+1024))
+	if err := e.RewrapStream(ctx, out, bytes.NewReader(msg), ec); err != nil {
+		return nil, err
 	}
-	defer clear(pt)
-	stored, err := rewrapContext(h, ec)
-	if err != nil {
-		return nil, envelopeErr(OpRewrap, err)
-	}
-	out, err := e.seal(ctx, pt, stored)
-	if err != nil {
-		return nil, envelopeErr(OpRewrap, err)
-	}
-	return out, nil
+	return out.Bytes(), nil
 }
 
 // rewrapContext returns the context a rewrapped message carries: the

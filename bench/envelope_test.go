@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -332,6 +333,58 @@ func BenchmarkEnvelopeSigned(b *testing.B) {
 						_, err = fl.open(base, comp, sigLen)
 					}
 					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRewrap moves one message per op to the key's new primary
+// version: form=bytes (Envelope.Rewrap), form=stream (RewrapStream,
+// message from memory, output discarded) and form=reseal (Open then Seal
+// by the caller). Rewrap re-encrypts (docs/FORMAT.md 4.6), so all three
+// cost about the same; there is no header-only form.
+func BenchmarkRewrap(b *testing.B) {
+	ctx := context.Background()
+	ring, keyID := newRing(b, kms.SymmetricDefault, kms.EncryptDecrypt)
+	env, err := kms.NewEnvelope(ring, kms.EnvelopeConfig{Recipients: []kms.Recipient{kms.KeyRecipient(keyID)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []struct {
+		name string
+		n    int
+	}{{"1KiB", 1 << 10}, {"64MiB", 64 << 20}} {
+		pt := message(b, s.n)
+		msg, err := env.Seal(ctx, pt, benchContext)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ring.RotateKeyOnDemand(ctx, keyID); err != nil {
+			b.Fatal(err)
+		}
+		forms := map[string]func() error{
+			"bytes": func() error { _, err := env.Rewrap(ctx, msg, benchContext); return err },
+			"stream": func() error {
+				return env.RewrapStream(ctx, io.Discard, bytes.NewReader(msg), benchContext)
+			},
+			"reseal": func() error {
+				pt, err := env.Open(ctx, msg, benchContext)
+				if err == nil {
+					_, err = env.Seal(ctx, pt, benchContext)
+				}
+				return err
+			},
+		}
+		for _, form := range []string{"bytes", "stream", "reseal"} {
+			run := forms[form]
+			b.Run("form="+form+"/size="+s.name, func(b *testing.B) {
+				b.SetBytes(int64(s.n))
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := run(); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -123,7 +123,9 @@ func (sw *Writer) Write(p []byte) (int, error) {
 		}
 		i, off := j.n/sw.flen, j.n%sw.flen
 		at := i*(sw.flen+frameOverhead) + 16 + off
-		c := copy(j.buf[at:at+sw.flen-off], p)
+		c := min(len(p), sw.flen-off)
+		sw.reserve(j, at+c)
+		copy(j.buf[at:at+c], p)
 		j.n, p, n = j.n+c, p[c:], n+c
 	}
 	return n, nil
@@ -180,9 +182,24 @@ func (sw *Writer) ReadFrom(r io.Reader) (int64, error) {
 func (sw *Writer) readInto(j *sealJob, r io.Reader) (int, error) {
 	i, off := j.n/sw.flen, j.n%sw.flen
 	at := i*(sw.flen+frameOverhead) + 16 + off
-	c, err := r.Read(j.buf[at : at+sw.flen-off])
+	if len(j.buf) <= at {
+		sw.reserve(j, at+1)
+	}
+	c, err := r.Read(j.buf[at:min(at+sw.flen-off, len(j.buf))])
 	j.n += c
 	return c, err
+}
+
+// reserve grows j's buffer to at least end bytes: geometrically, from
+// 4 KiB up to a whole job, so that a short message costs little.
+func (sw *Writer) reserve(j *sealJob, end int) {
+	if end <= len(j.buf) {
+		return
+	}
+	full := sw.frames*(sw.flen+frameOverhead) + finalExtra
+	nb := make([]byte, min(full, max(end, 2*len(j.buf), 4096)))
+	copy(nb, j.buf)
+	j.buf = nb
 }
 
 // job returns an empty job, recycled if one is free.
@@ -193,7 +210,7 @@ func (sw *Writer) job() *sealJob {
 		j.n = 0
 		return j
 	}
-	return &sealJob{buf: make([]byte, sw.frames*(sw.flen+frameOverhead)+finalExtra)}
+	return &sealJob{}
 }
 
 // submit hands the current job over to be sealed (its last frame final if
@@ -214,9 +231,11 @@ func (sw *Writer) submit(final bool) error {
 		// plaintext along.
 		last = j.n - (frames-1)*sw.flen
 		off := (frames-1)*(sw.flen+frameOverhead) + 16
-		copy(j.buf[off+finalExtra:off+finalExtra+last], j.buf[off:off+last])
 		j.end = off + finalExtra + last + 16
+		sw.reserve(j, j.end)
+		copy(j.buf[off+finalExtra:off+finalExtra+last], j.buf[off:off+last])
 	}
+	sw.reserve(j, j.end)
 	j.done = make(chan struct{})
 	aead, id, flen := sw.aead, sw.id, sw.flen
 	go func() {
@@ -502,9 +521,6 @@ func (sr *Reader) fail(err error) {
 // readJob reads up to a job's worth of frames into j, checking their
 // sequence numbers, and stops after the final frame.
 func (sr *Reader) readJob(j *openJob) error {
-	if size := sr.frames * (int(sr.h.FrameLength) + 16); j.buf == nil && size <= 2*jobBytes {
-		j.buf = make([]byte, 0, size) // jobs of small frames: their whole size at once
-	}
 	used := 0
 	for len(j.frames) < sr.frames && !j.final {
 		f, err := sr.readFrameHeader()
@@ -516,7 +532,10 @@ func (sr *Reader) readJob(j *openJob) error {
 		// huge frames costs the sender the bytes before it costs us memory.
 		for need := f.n + 16; need > 0; {
 			step := min(need, 1<<20)
-			j.buf = slices.Grow(j.buf[:used], step)[:used+step] // keeps what was read
+			if cap(j.buf) < used+step { // double, so that a job costs a few allocations
+				j.buf = slices.Grow(j.buf[:used], max(step, cap(j.buf), 4096))
+			}
+			j.buf = j.buf[:used+step] // keeps what was read
 			if err := sr.read(j.buf[used:]); err != nil {
 				return err
 			}
