@@ -10,6 +10,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/metrics"
+	"sync"
 	"testing"
 
 	"github.com/tink-crypto/tink-go/v2/keyset"
@@ -188,8 +189,9 @@ func TestStreamRoundTrip(t *testing.T) {
 }
 
 // heapWatch samples the bytes of heap objects (live and not yet swept) at
-// every call of sample and keeps the largest.
+// every call of sample and keeps the largest. Both ends of the pipe call it.
 type heapWatch struct {
+	mu   sync.Mutex
 	s    []metrics.Sample
 	peak uint64
 }
@@ -199,6 +201,8 @@ func newHeapWatch() *heapWatch {
 }
 
 func (h *heapWatch) sample() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	metrics.Read(h.s)
 	h.peak = max(h.peak, h.s[0].Value.Uint64())
 }
@@ -253,6 +257,8 @@ func TestStreamPeakHeap(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	t.Logf("256 MiB sealed and opened through a pipe with a peak heap of %.1f MiB", float64(h.peak)/(1<<20))
 	if h.peak > 16<<20 {
 		t.Fatalf("peak heap %.1f MiB, want at most 16 MiB", float64(h.peak)/(1<<20))
