@@ -91,6 +91,13 @@ func TestInvalidStoreRecords(t *testing.T) {
 		"enabled without versions":       func(r *kms.KeyRecord) { r.Versions, r.Primary = nil, 0 },
 		"another key's record":           func(r *kms.KeyRecord) { r.KeyID = "00000000-0000-4000-8000-000000000000" },
 		"material of another version":    func(r *kms.KeyRecord) { r.Versions[0].Version = 2; r.Primary = 2 },
+		"deleted key with material":      func(r *kms.KeyRecord) { r.State = kms.KeyStateDeleted },
+		"deleted key, huge version": func(r *kms.KeyRecord) {
+			r.State, r.Versions[0].Version, r.Versions[0].Wrapped = kms.KeyStateDeleted, 1<<31, nil
+		},
+		"unknown version state":    func(r *kms.KeyRecord) { r.Versions[0].State = "Sleeping" },
+		"primary version disabled": func(r *kms.KeyRecord) { r.Versions[0].State = kms.VersionDisabled },
+		"minimum above primary":    func(r *kms.KeyRecord) { r.MinDecryptionVersion = 2 },
 	}
 	for name, edit := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -568,8 +568,7 @@ func validRecord(rec *KeyRecord) error {
 	}
 	switch rec.State {
 	case KeyStateEnabled, KeyStateDisabled, KeyStatePendingDeletion, KeyStatePendingImport:
-	case KeyStateDeleted:
-		return nil // a tombstone: no material left
+	case KeyStateDeleted: // a tombstone: checked below, but for material
 	default:
 		return errors.New("unknown state")
 	}
@@ -588,6 +587,14 @@ func validRecord(rec *KeyRecord) error {
 		if v.Version == rec.Primary {
 			primary = len(v.Wrapped) > 0 && (v.State == "" || v.State == VersionEnabled)
 		}
+	}
+	if rec.State == KeyStateDeleted {
+		for _, v := range rec.Versions {
+			if len(v.Wrapped) > 0 {
+				return errors.New("a deleted key still has material")
+			}
+		}
+		return nil
 	}
 	if len(rec.Versions) == 0 {
 		if rec.Primary != 0 || (rec.State != KeyStatePendingImport && rec.State != KeyStatePendingDeletion) {

@@ -37,8 +37,18 @@ func record(id string) *kms.KeyRecord {
 		Versions: []kms.VersionRecord{
 			{Version: 1, CreatedAt: at, Wrapped: []byte("wrapped-1")},
 			{Version: 2, CreatedAt: at.Add(time.Hour), Wrapped: []byte("wrapped-2"), PublicKey: []byte("pub")},
+			{Version: 3, CreatedAt: at.Add(2 * time.Hour), State: kms.VersionDestroyed, DestroyedAt: at.Add(3 * time.Hour)},
+			{Version: 4, CreatedAt: at.Add(4 * time.Hour), Wrapped: []byte("wrapped-4"), State: kms.VersionDisabled},
 		},
 		Tags: []kms.Tag{{TagKey: "a", TagValue: "1"}},
+		// Rotation and version limits must survive a round trip too.
+		RotationPeriodDays: 90, NextRotation: at.Add(90 * 24 * time.Hour),
+		Rotations: []kms.RotationRecord{
+			{Version: 2, Date: at.Add(time.Hour), Type: kms.RotationOnDemand},
+			{Version: 3, Date: at.Add(2 * time.Hour), Type: kms.RotationAutomatic},
+			{Version: 4, Date: at.Add(4 * time.Hour), Type: kms.RotationAutomatic},
+		},
+		MinDecryptionVersion: 2, MinEncryptionVersion: 2,
 	}
 }
 
