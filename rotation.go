@@ -103,7 +103,8 @@ func rotatesAutomatically(rec *KeyRecord) error {
 // EnableKeyRotation turns on automatic rotation, or changes its period.
 // When it is turned on, the first rotation is one period later; when only
 // the period changes, the next rotation is one new period after the last
-// rotation (or the key's creation), and at once if that date has passed.
+// automatic rotation (or after rotation was turned on), and at once if
+// that date has passed.
 // Rotations happen when RunDue runs (see RunDueEvery), on Config.Clock.
 // The key must be Enabled.
 func (r *KeyRing) EnableKeyRotation(ctx context.Context, in EnableKeyRotationInput) error {
@@ -126,11 +127,10 @@ func (r *KeyRing) EnableKeyRotation(ctx context.Context, in EnableKeyRotationInp
 		if rec.RotationPeriodDays == 0 {
 			rec.NextRotation = now.Add(time.Duration(period) * day)
 		} else {
-			last := rec.CreatedAt
-			if n := len(rec.Rotations); n > 0 {
-				last = rec.Rotations[n-1].Date
-			}
-			rec.NextRotation = last.Add(time.Duration(period) * day)
+			// The schedule's base: the last automatic rotation, or when
+			// rotation was enabled (on-demand rotations do not move it).
+			base := rec.NextRotation.Add(-time.Duration(rec.RotationPeriodDays) * day)
+			rec.NextRotation = base.Add(time.Duration(period) * day)
 			if rec.NextRotation.Before(now) {
 				rec.NextRotation = now
 			}
@@ -227,6 +227,11 @@ type ListKeyRotationsOutput struct {
 func (r *KeyRing) ListKeyRotations(ctx context.Context, in ListKeyRotationsInput) (*ListKeyRotationsOutput, error) {
 	c := r.begin(ctx, OpListKeyRotations)
 	out, err := func() (*ListKeyRotationsOutput, error) {
+		e, err := r.resolve(ctx, &c, in.KeyID)
+		if err != nil {
+			return nil, err
+		}
+		c.key(e)
 		limit, err := pageLimit(in.Limit, 100, 1000)
 		if err != nil {
 			return nil, err
@@ -237,11 +242,6 @@ func (r *KeyRing) ListKeyRotations(ctx context.Context, in ListKeyRotationsInput
 				return nil, fmt.Errorf("%w: Marker is not valid", ErrInvalidArgument)
 			}
 		}
-		e, err := r.resolve(ctx, &c, in.KeyID)
-		if err != nil {
-			return nil, err
-		}
-		c.key(e)
 		if err := c.authorize(OpListKeyRotations, e, nil, ""); err != nil {
 			return nil, err
 		}
