@@ -203,7 +203,8 @@ func (e *Envelope) prepare(ctx context.Context, ec EncryptionContext) (in esdk.S
 // the final frame and, for a signed suite, the signature when it is
 // closed. Close must be called, or the message is incomplete; it does not
 // close w. The writer implements io.ReaderFrom, so io.Copy reads straight
-// into its buffers.
+// into its buffers; if io.Copy's source fails, Close fails too, so that
+// part of a plaintext never becomes a complete message.
 func (e *Envelope) NewWriter(ctx context.Context, w io.Writer, ec EncryptionContext) (io.WriteCloser, error) {
 	in, err := e.prepare(ctx, ec)
 	if err != nil {

@@ -9,6 +9,9 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"runtime"
+	"slices"
+	"sync"
 
 	"github.com/pocketkms/kms/internal/format"
 )
@@ -65,10 +68,20 @@ func Seal(in SealInput) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for seq := uint32(1); int(seq) <= frames; seq++ {
-		chunk := in.Plaintext[min(n, int(seq-1)*int(in.FrameLen)):min(n, int(seq)*int(in.FrameLen))]
-		out = appendFrame(out, aead, id, seq, chunk, int(seq) == frames)
-	}
+	// Every frame's place is known: seal them in place, on all cores for a
+	// large message.
+	flen, start := int(in.FrameLen), len(out)
+	last := n - (frames-1)*flen
+	size := (frames-1)*frameSize(flen, false) + frameSize(last, true)
+	out = slices.Grow(out, size)[:start+size]
+	inParallel(frames, jobBytes/flen, func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			at := start + i*frameSize(flen, false)
+			chunk := in.Plaintext[i*flen : min(n, (i+1)*flen)]
+			appendFrame(out[at:at], aead, id, uint32(i+1), chunk, i == frames-1)
+		}
+		return nil
+	})
 	return appendFooter(out, in, out)
 }
 
@@ -183,4 +196,30 @@ func WithPublicKey(ec map[string]string, pub string) map[string]string {
 	}
 	c[PublicKeyContextKey] = pub
 	return c
+}
+
+// inParallel calls f on contiguous ranges of [0, n), one range per core,
+// each of at least minPer items (at least one), and returns the error of
+// the first range that failed.
+func inParallel(n, minPer int, f func(lo, hi int) error) error {
+	per := max(minPer, 1, (n+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0))
+	if per >= n {
+		return f(0, n)
+	}
+	errs := make([]error, (n+per-1)/per)
+	var wg sync.WaitGroup
+	for k := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[k] = f(k*per, min(n, (k+1)*per))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -132,8 +132,18 @@ func (sw *Writer) Write(p []byte) (int, error) {
 }
 
 // ReadFrom reads r to its end straight into the Writer's jobs (io.Copy
-// uses it), sealing as they fill. Close must still be called.
+// uses it), sealing as they fill. Close must still be called. If r fails,
+// the Writer fails too: Close then returns the error rather than finish a
+// message of part of the plaintext.
 func (sw *Writer) ReadFrom(r io.Reader) (int64, error) {
+	n, err := sw.readFrom(r)
+	if err != nil && sw.err == nil {
+		sw.err = err
+	}
+	return n, err
+}
+
+func (sw *Writer) readFrom(r io.Reader) (int64, error) {
 	var total int64
 	for sw.err == nil {
 		if sw.cur == nil {
@@ -202,13 +212,18 @@ func (sw *Writer) reserve(j *sealJob, end int) {
 	j.buf = nb
 }
 
-// job returns an empty job, recycled if one is free.
+// job returns an empty job, recycled if one is free. The first job grows
+// as it fills; once one job has filled, the stream is long and new jobs
+// get their whole size at once.
 func (sw *Writer) job() *sealJob {
 	if k := len(sw.free); k > 0 {
 		j := sw.free[k-1]
 		sw.free = sw.free[:k-1]
 		j.n = 0
 		return j
+	}
+	if sw.seq > 0 {
+		return &sealJob{buf: make([]byte, sw.frames*(sw.flen+frameOverhead)+finalExtra)}
 	}
 	return &sealJob{}
 }
@@ -521,6 +536,14 @@ func (sr *Reader) fail(err error) {
 // readJob reads up to a job's worth of frames into j, checking their
 // sequence numbers, and stops after the final frame.
 func (sr *Reader) readJob(j *openJob) error {
+	// Once a whole job of frames has arrived, the message is long: later
+	// jobs of small frames get their whole size at once. Before that, and
+	// for frames larger than a job, the buffer grows only as bytes arrive,
+	// so that a header announcing huge frames costs the sender the bytes
+	// before it costs us memory.
+	if size := sr.frames * (int(sr.h.FrameLength) + 16); j.buf == nil && sr.seq >= uint32(sr.frames) && size <= 2*jobBytes {
+		j.buf = make([]byte, 0, size)
+	}
 	used := 0
 	for len(j.frames) < sr.frames && !j.final {
 		f, err := sr.readFrameHeader()
@@ -528,8 +551,6 @@ func (sr *Reader) readJob(j *openJob) error {
 			return err
 		}
 		f.off = used
-		// Grow the buffer only as bytes arrive, so that a header announcing
-		// huge frames costs the sender the bytes before it costs us memory.
 		for need := f.n + 16; need > 0; {
 			step := min(need, 1<<20)
 			if cap(j.buf) < used+step { // double, so that a job costs a few allocations

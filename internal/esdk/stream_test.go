@@ -174,6 +174,7 @@ func TestStreamCopyErrors(t *testing.T) {
 	require.NoError(t, err)
 	_, err = w.ReadFrom(io.MultiReader(bytes.NewReader(make([]byte, 1<<20)), iotest.ErrReader(boom)))
 	require.ErrorIs(t, err, boom)
+	require.ErrorIs(t, w.Close(), boom, "a failed source never becomes a finished message")
 
 	in := sealInput(t, 0x0478, 4096, kr)
 	in.Plaintext = make([]byte, 1<<20)
