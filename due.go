@@ -63,7 +63,7 @@ func (r *KeyRing) RunDue(ctx context.Context) (*RunDueOutput, error) {
 		}
 		for _, id := range ids {
 			if err := ctx.Err(); err != nil {
-				return out, err
+				return out, &Error{Op: OpRunDue, Err: err}
 			}
 			r.runDueKey(ctx, id, out)
 		}
@@ -85,6 +85,10 @@ func (r *KeyRing) runDueKey(ctx context.Context, id string, out *RunDueOutput) {
 	}
 	now := r.now()
 	switch {
+	case e.rec.State == KeyStateDeleted:
+		// Aliases left behind when a deletion's alias cleanup failed, or
+		// made meanwhile by a ring with a stale view.
+		err = r.deleteAliasesOf(ctx, id)
 	case e.rec.State == KeyStatePendingDeletion && !now.Before(e.rec.DeletionDate):
 		err = r.destroyKey(ctx, e)
 		if err == nil {

@@ -203,8 +203,9 @@ func (e *Envelope) prepare(ctx context.Context, ec EncryptionContext) (in esdk.S
 // the final frame and, for a signed suite, the signature when it is
 // closed. Close must be called, or the message is incomplete; it does not
 // close w. The writer implements io.ReaderFrom, so io.Copy reads straight
-// into its buffers; if io.Copy's source fails, Close fails too, so that
-// part of a plaintext never becomes a complete message.
+// into its buffers; when the writer reads the source itself that way and
+// the source fails, Close fails too. Whatever the path, do not Close a
+// writer after a failed copy: Close finishes the message with what it got.
 func (e *Envelope) NewWriter(ctx context.Context, w io.Writer, ec EncryptionContext) (io.WriteCloser, error) {
 	in, err := e.prepare(ctx, ec)
 	if err != nil {

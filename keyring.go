@@ -606,6 +606,9 @@ func validRecord(rec *KeyRecord) error {
 	if rec.MinDecryptionVersion > rec.Primary || rec.MinEncryptionVersion > rec.Primary {
 		return errors.New("a minimum version is above the primary version")
 	}
+	if p := rec.RotationPeriodDays; p != 0 && (p < MinRotationPeriodDays || p > MaxRotationPeriodDays) {
+		return errors.New("rotation period out of range")
+	}
 	return nil
 }
 
@@ -659,9 +662,15 @@ func (r *KeyRing) update(ctx context.Context, id string, mutate func(rec *KeyRec
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
+		if _, err := live(cur, nil); err != nil {
+			return nil, err // deleted meanwhile: a tombstone never changes
+		}
 		rec := cur.rec.clone()
 		if err := mutate(rec); err != nil {
 			return nil, err
+		}
+		if err := validRecord(rec); err != nil {
+			return nil, fmt.Errorf("%w: key %s: the change would store an invalid record: %s", ErrInternal, id, err)
 		}
 		err := r.cfg.Store.PutKey(ctx, rec)
 		if errors.Is(err, ErrConflict) && attempt < 3 {

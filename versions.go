@@ -67,8 +67,11 @@ func versionState(v VersionRecord) VersionState {
 }
 
 // DisableKeyVersion disables one version of a key: data it made no longer
-// decrypts, verifies or derives (ErrKeyVersionDisabled, naming the
-// version) until EnableKeyVersion. The primary version cannot be disabled;
+// decrypts, verifies or derives until EnableKeyVersion. Where the version
+// is known (ciphertext blobs, envelope messages with KeyRing recipients,
+// calls given a KeyVersion) the error is ErrKeyVersionDisabled, naming the
+// version; where versions are tried in turn, the data is just not valid
+// under the key's usable versions. The primary version cannot be disabled;
 // rotate first.
 func (r *KeyRing) DisableKeyVersion(ctx context.Context, keyID string, version uint32) error {
 	return r.setVersion(ctx, OpDisableKeyVersion, keyID, version, func(v *VersionRecord) error {

@@ -207,6 +207,9 @@ func openBody(aead cipher.AEAD, h *format.MessageHeader, msg []byte, off int) ([
 	// frame (AES-GCM's Open reallocates a destination without room).
 	pt := make([]byte, 0, len(s))
 	fail := func(err error) ([]byte, int, error) { clear(pt); return nil, 0, err }
+	if h.FrameLength > MaxFrameLength {
+		return fail(ErrMalformed)
+	}
 	if !h.Framed {
 		var iv, ct []byte
 		var n uint64

@@ -167,6 +167,7 @@ func (sw *Writer) readFrom(r io.Reader) (int64, error) {
 				continue
 			}
 			if serr := sw.submit(false); serr != nil {
+				clear(next.buf)
 				return total, serr
 			}
 			sw.cur = next
@@ -209,6 +210,7 @@ func (sw *Writer) reserve(j *sealJob, end int) {
 	full := sw.frames*(sw.flen+frameOverhead) + finalExtra
 	nb := make([]byte, min(full, max(end, 2*len(j.buf), 4096)))
 	copy(nb, j.buf)
+	clear(j.buf) // it held plaintext
 	j.buf = nb
 }
 
@@ -283,15 +285,18 @@ func (sw *Writer) writeOldest() error {
 // signed suite, and clears the buffers. It does not close the underlying
 // writer.
 func (sw *Writer) Close() error {
+	defer func() {
+		if sw.cur != nil {
+			clear(sw.cur.buf) // plaintext never sealed
+		}
+		sw.cur, sw.free = nil, nil
+		if sw.err == nil {
+			sw.err = errors.New("esdk: writer closed")
+		}
+	}()
 	if sw.err != nil {
 		return sw.err
 	}
-	defer func() {
-		if sw.cur != nil {
-			clear(sw.cur.buf)
-		}
-		sw.cur, sw.free, sw.err = nil, nil, errors.New("esdk: writer closed")
-	}()
 	if sw.cur == nil {
 		sw.cur = sw.job() // nothing was written: one empty final frame
 	}
@@ -448,8 +453,12 @@ func (sr *Reader) fill() error {
 			f := sr.cur.frames[sr.next]
 			sr.pending, sr.next = sr.cur.buf[f.off:f.off+f.n], sr.next+1
 		case sr.cur != nil && sr.cur.final:
+			// The end: clear the plaintext every job buffer held.
 			sr.done = true
-			sr.free, sr.cur = append(sr.free, sr.cur), nil
+			for _, j := range append(sr.free, sr.cur) {
+				clear(j.buf)
+			}
+			sr.free, sr.cur = nil, nil
 		case sr.done:
 			return io.EOF
 		default:
@@ -527,8 +536,10 @@ func (sr *Reader) fail(err error) {
 		<-j.done
 		clear(j.buf)
 	}
-	if sr.cur != nil {
-		clear(sr.cur.buf)
+	for _, j := range append(sr.free, sr.cur) {
+		if j != nil {
+			clear(j.buf)
+		}
 	}
 	sr.queue, sr.free, sr.cur, sr.pending, sr.err = nil, nil, nil, nil, err
 }
@@ -553,8 +564,10 @@ func (sr *Reader) readJob(j *openJob) error {
 		f.off = used
 		for need := f.n + 16; need > 0; {
 			step := min(need, 1<<20)
-			if cap(j.buf) < used+step { // double, so that a job costs a few allocations
-				j.buf = slices.Grow(j.buf[:used], max(step, cap(j.buf), 4096))
+			if cap(j.buf) < used+step {
+				// Double, so that a job costs a few allocations, but never
+				// past what this frame still needs.
+				j.buf = slices.Grow(j.buf[:used], min(need, max(step, cap(j.buf), 4096)))
 			}
 			j.buf = j.buf[:used+step] // keeps what was read
 			if err := sr.read(j.buf[used:]); err != nil {

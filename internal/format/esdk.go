@@ -263,7 +263,7 @@ func (h *MessageHeader) appendBody(b []byte) ([]byte, error) {
 		return nil, ErrHeader
 	}
 	for _, e := range h.EDKs {
-		if len(e.ProviderID) > 0xFFFF || len(e.ProviderInfo) > 0xFFFF || len(e.Ciphertext) > 0xFFFF {
+		if len(e.ProviderID) > 0xFFFF || len(e.ProviderInfo) > 0xFFFF || len(e.Ciphertext) > 0xFFFF || !utf8.ValidString(e.ProviderID) {
 			return nil, ErrHeader
 		}
 	}
