@@ -89,6 +89,7 @@ func (e *Envelope) RewrapStream(ctx context.Context, dst io.Writer, src io.Reade
 		return envelopeErr(OpRewrap, err)
 	}
 	if _, err := sr.WriteTo(sw); err != nil {
+		sw.Abort() // never finish the new message; clear what it holds
 		return envelopeErr(OpRewrap, err)
 	}
 	if err := sw.Close(); err != nil {

@@ -281,6 +281,18 @@ func (sw *Writer) writeOldest() error {
 	return sw.emit(j.buf[:j.end])
 }
 
+// Abort gives the message up: it clears the plaintext the Writer holds
+// and fails every later call. Nothing more is written.
+func (sw *Writer) Abort() {
+	if sw.cur != nil {
+		clear(sw.cur.buf)
+	}
+	sw.cur, sw.free = nil, nil
+	if sw.err == nil {
+		sw.err = errors.New("esdk: writer aborted")
+	}
+}
+
 // Close seals what is left as the final frames, writes the footer of a
 // signed suite, and clears the buffers. It does not close the underlying
 // writer.

@@ -195,6 +195,19 @@ func TestStreamCopyErrors(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	_, err = w.Write([]byte{1})
 	require.ErrorIs(t, err, boom)
+
+	// An aborted writer writes nothing more and refuses every call.
+	var out bytes.Buffer
+	w, err = NewWriter(&out, sealInput(t, 0x0478, 4096, kr))
+	require.NoError(t, err)
+	_, err = w.Write(make([]byte, 10_000))
+	require.NoError(t, err)
+	before := out.Len()
+	w.Abort()
+	require.Error(t, w.Close())
+	_, err = w.Write([]byte{1})
+	require.Error(t, err)
+	assert.Equal(t, before, out.Len(), "an aborted writer wrote more")
 }
 
 type failingWriter struct{ err error }
