@@ -368,3 +368,43 @@ func TestRotationUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, md.Versions, 20, "rotations happened during the load")
 }
+
+// TestTombstoneNeverChanges: a ring whose cached view of a key is days
+// old cannot bring a deleted key back: its write conflicts, and the
+// reloaded record is a tombstone that update refuses. RunDue also sweeps
+// away aliases left on a tombstone.
+func TestTombstoneNeverChanges(t *testing.T) {
+	ctx := context.Background()
+	store := kms.NewMemoryStore()
+	root, err := kms.NewAESRootKey(bytes.Repeat([]byte{9}, 32), nil)
+	require.NoError(t, err)
+	clock := kmstest.NewClock(kmstest.Epoch)
+	a, err := kms.NewKeyRing(kms.Config{Store: store, RootKey: root, Clock: clock})
+	require.NoError(t, err)
+	b, err := kms.NewKeyRing(kms.Config{Store: store, RootKey: root, Clock: clock, CacheTTL: 60 * day})
+	require.NoError(t, err)
+	md, err := a.CreateKey(ctx, kms.CreateKeyInput{})
+	require.NoError(t, err)
+	require.NoError(t, a.DisableKey(ctx, md.KeyID))
+	_, err = b.DescribeKey(ctx, md.KeyID) // b caches the key, Disabled
+	require.NoError(t, err)
+
+	_, err = a.ScheduleKeyDeletion(ctx, md.KeyID, 7)
+	require.NoError(t, err)
+	clock.Advance(8 * day)
+	out, err := a.RunDue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{md.KeyID}, out.Deleted)
+
+	require.ErrorIs(t, b.EnableKey(ctx, md.KeyID), kms.ErrKeyDeleted, "a stale ring cannot revive a deleted key")
+	rec, err := store.GetKey(ctx, md.KeyID)
+	require.NoError(t, err)
+	assert.Equal(t, kms.KeyStateDeleted, rec.State)
+
+	// An alias left pointing at the tombstone goes at the next RunDue.
+	require.NoError(t, store.PutAlias(ctx, kms.AliasRecord{Name: "alias/left", TargetKeyID: md.KeyID}, true))
+	_, err = a.RunDue(ctx)
+	require.NoError(t, err)
+	_, err = store.GetAlias(ctx, "alias/left")
+	require.ErrorIs(t, err, kms.ErrNotFound)
+}
