@@ -142,8 +142,8 @@ func (r *KeyRing) rotateDue(ctx context.Context, e *keyEntry) (DueRotation, erro
 		rot = DueRotation{KeyID: rec.KeyID, KeyVersion: v, Date: now}
 		return nil
 	})
-	if errors.Is(err, errNotDue) {
-		return rot, err // nothing happened: no event
+	if errors.Is(err, errNotDue) || errors.Is(err, ErrKeyDeleted) {
+		return rot, errNotDue // nothing happened (another ring deleted the key): no event
 	}
 	c.ev.KeyVersion = rot.KeyVersion
 	return rot, c.end(err)
@@ -173,8 +173,8 @@ func (r *KeyRing) destroyKey(ctx context.Context, e *keyEntry) error {
 		rec.RotationPeriodDays, rec.NextRotation = 0, time.Time{}
 		return nil
 	})
-	if errors.Is(err, errNotDue) {
-		return err
+	if errors.Is(err, errNotDue) || errors.Is(err, ErrKeyDeleted) {
+		return errNotDue // cancelled, or destroyed by another ring: no event
 	}
 	if err == nil {
 		err = r.deleteAliasesOf(ctx, e.rec.KeyID)
