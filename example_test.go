@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/pocketkms/kms"
+	"github.com/pocketkms/kms/kmstest"
 )
 
 func Example() {
@@ -136,4 +138,53 @@ func ExampleEnvelope() {
 	// Output:
 	// suite 0478, 2 recipients, context map[bucket:invoices]
 	// a payload of any size
+}
+
+// Automatic rotation happens in RunDue, on the ring's clock: here a fake
+// one, moved a year and a day ahead.
+func ExampleKeyRing_RunDue() {
+	ctx := context.Background()
+	clock := kmstest.NewClock(kmstest.Epoch)
+	ring, err := kms.NewKeyRing(kms.Config{Clock: clock})
+	if err != nil {
+		log.Fatal(err)
+	}
+	key, err := ring.CreateKey(ctx, kms.CreateKeyInput{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := ring.EnableKeyRotation(ctx, kms.EnableKeyRotationInput{KeyID: key.KeyID, RotationPeriodInDays: 365}); err != nil {
+		log.Fatal(err)
+	}
+	old, err := ring.Encrypt(ctx, kms.EncryptInput{KeyID: key.KeyID, Plaintext: []byte("last year's data")})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	clock.Advance(366 * 24 * time.Hour)
+	due, err := ring.RunDue(ctx) // in a service: go ring.RunDueEvery(ctx, time.Minute, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("rotated to version", due.Rotated[0].KeyVersion)
+
+	// Old data still opens; move it forward, then retire version 1.
+	re, err := ring.ReEncrypt(ctx, kms.ReEncryptInput{CiphertextBlob: old.CiphertextBlob, DestinationKeyID: key.KeyID})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := ring.UpdateKeyVersionLimits(ctx, kms.UpdateKeyVersionLimitsInput{KeyID: key.KeyID, MinDecryptionVersion: 2}); err != nil {
+		log.Fatal(err)
+	}
+	_, err = ring.Decrypt(ctx, kms.DecryptInput{CiphertextBlob: old.CiphertextBlob})
+	fmt.Println("old blob:", errors.Is(err, kms.ErrKeyVersionRetired))
+	out, err := ring.Decrypt(ctx, kms.DecryptInput{CiphertextBlob: re.CiphertextBlob})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("rewrapped blob: version %d, %q\n", out.KeyVersion, string(out.Plaintext))
+	// Output:
+	// rotated to version 2
+	// old blob: true
+	// rewrapped blob: version 2, "last year's data"
 }
