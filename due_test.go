@@ -353,12 +353,16 @@ func TestRotationUnderLoad(t *testing.T) {
 	// Stop the rotator once the workers are done.
 	workers := make(chan struct{})
 	go func() { wg.Wait(); close(workers) }()
-	time.Sleep(10 * time.Millisecond)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		md, err := r.DescribeKey(ctx, key)
 		require.NoError(t, err)
 		if md.Versions > 20 {
 			break
+		}
+		if time.Now().After(deadline) {
+			close(stop)
+			t.Fatalf("only %d versions after 30 s of rotating", md.Versions)
 		}
 		time.Sleep(time.Millisecond)
 	}
