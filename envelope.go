@@ -120,14 +120,21 @@ const reservedPrefix = "aws-crypto-"
 // context is stored in the header in the clear; it must not hold secrets
 // or keys beginning with "aws-crypto-".
 func (e *Envelope) Seal(ctx context.Context, plaintext []byte, ec EncryptionContext) ([]byte, error) {
-	out, err := e.seal(ctx, plaintext, ec)
+	return e.AppendSeal(ctx, nil, plaintext, ec)
+}
+
+// AppendSeal is Seal appending the message to dst and returning the
+// extended slice, so that a caller who reuses a buffer saves the
+// allocation of the message. dst must not overlap plaintext.
+func (e *Envelope) AppendSeal(ctx context.Context, dst, plaintext []byte, ec EncryptionContext) ([]byte, error) {
+	out, err := e.seal(ctx, dst, plaintext, ec)
 	if err != nil {
 		return nil, envelopeErr(OpSeal, err)
 	}
 	return out, nil
 }
 
-func (e *Envelope) seal(ctx context.Context, plaintext []byte, ec EncryptionContext) ([]byte, error) {
+func (e *Envelope) seal(ctx context.Context, dst, plaintext []byte, ec EncryptionContext) ([]byte, error) {
 	var (
 		in       esdk.SealInput
 		cacheKey string
@@ -147,7 +154,7 @@ func (e *Envelope) seal(ctx context.Context, plaintext []byte, ec EncryptionCont
 	}
 	defer clear(in.DataKey)
 	in.Plaintext = plaintext
-	out, err := esdk.Seal(in)
+	out, err := esdk.AppendSeal(dst, in)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInternal, err)
 	}
@@ -273,7 +280,15 @@ func (e *Envelope) openOptions(ec EncryptionContext) esdk.Options {
 // authentication failure is ErrInvalidCiphertext with no detail. The
 // plaintext must be treated as sensitive.
 func (e *Envelope) Open(ctx context.Context, msg []byte, ec EncryptionContext) ([]byte, error) {
-	pt, _, err := esdk.Open(msg, e.unwrap(ctx), e.openOptions(ec))
+	return e.AppendOpen(ctx, nil, msg, ec)
+}
+
+// AppendOpen is Open appending the plaintext to dst and returning the
+// extended slice, so that a caller who reuses a buffer saves the
+// allocation of the plaintext. dst must not overlap msg. On error it
+// returns nil, and no plaintext is left in dst's spare capacity.
+func (e *Envelope) AppendOpen(ctx context.Context, dst, msg []byte, ec EncryptionContext) ([]byte, error) {
+	pt, _, err := esdk.AppendOpen(dst, msg, e.unwrap(ctx), e.openOptions(ec))
 	if err != nil {
 		return nil, envelopeErr(OpOpen, err)
 	}

@@ -98,3 +98,54 @@ func TestRewrapRefuses(t *testing.T) {
 	_, err = env.Open(ctx, out.Bytes(), nil)
 	require.Error(t, err, "the unfinished output of a failed stream rewrap opens nowhere")
 }
+
+// TestAppendSealOpen: AppendSeal and AppendOpen keep what dst held, write
+// the same message format as Seal and Open, reuse dst's capacity (fewer
+// allocations than the allocating forms), and on failure return nil
+// without leaving plaintext in dst's spare room.
+func TestAppendSealOpen(t *testing.T) {
+	ctx := context.Background()
+	r := kmstest.New(t)
+	key := r.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt).KeyID
+	for _, suite := range []uint16{kms.SuiteCommitted, kms.SuiteCommittedSigned} {
+		env, err := kms.NewEnvelope(r.KeyRing, kms.EnvelopeConfig{Recipients: []kms.Recipient{kms.KeyRecipient(key)}, Suite: suite, FrameLength: 256})
+		require.NoError(t, err)
+		for _, size := range []int{0, 100, 256, 5000, 1 << 20} {
+			pt := bytes.Repeat([]byte{0xA5}, size)
+			prefix := []byte("prefix:")
+			msg, err := env.AppendSeal(ctx, bytes.Clone(prefix), pt, nil)
+			require.NoError(t, err)
+			require.True(t, bytes.HasPrefix(msg, prefix))
+			got, err := env.Open(ctx, msg[len(prefix):], nil)
+			require.NoError(t, err, "suite %04x size %d", suite, size)
+			require.True(t, bytes.Equal(pt, got))
+
+			opened, err := env.AppendOpen(ctx, bytes.Clone(prefix), msg[len(prefix):], nil)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(append(bytes.Clone(prefix), pt...), opened))
+
+			bad := bytes.Clone(msg[len(prefix):])
+			bad[len(bad)-1] ^= 1
+			buf := make([]byte, 3, 2*len(bad)+64)
+			out, err := env.AppendOpen(ctx, buf, bad, nil)
+			require.ErrorIs(t, err, kms.ErrInvalidCiphertext)
+			require.Nil(t, out)
+			if size > 0 {
+				assert.False(t, bytes.Contains(buf[:cap(buf)], pt[:min(size, 64)]), "plaintext left in dst's spare room")
+			}
+		}
+	}
+
+	env, err := kms.NewEnvelope(r.KeyRing, kms.EnvelopeConfig{Recipients: []kms.Recipient{kms.KeyRecipient(key)}})
+	require.NoError(t, err)
+	pt := bytes.Repeat([]byte{1}, 1024)
+	msg, err := env.Seal(ctx, pt, nil)
+	require.NoError(t, err)
+	buf := make([]byte, 0, 4096)
+	appendAllocs := testing.AllocsPerRun(50, func() { _, _ = env.AppendOpen(ctx, buf[:0], msg, nil) })
+	openAllocs := testing.AllocsPerRun(50, func() { _, _ = env.Open(ctx, msg, nil) })
+	assert.Less(t, appendAllocs, openAllocs, "AppendOpen into a buffer with room saves the plaintext's allocation")
+	appendAllocs = testing.AllocsPerRun(50, func() { _, _ = env.AppendSeal(ctx, buf[:0], pt, nil) })
+	sealAllocs := testing.AllocsPerRun(50, func() { _, _ = env.Seal(ctx, pt, nil) })
+	assert.Less(t, appendAllocs, sealAllocs, "AppendSeal into a buffer with room saves the message's allocation")
+}

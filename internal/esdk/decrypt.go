@@ -53,6 +53,13 @@ type Options struct {
 // Open authenticates and decrypts a whole message. It returns the
 // plaintext only when every part authenticates, and the parsed header.
 func Open(msg []byte, unwrap Unwrapper, opt Options) ([]byte, *format.MessageHeader, error) {
+	return AppendOpen(nil, msg, unwrap, opt)
+}
+
+// AppendOpen is Open appending the plaintext to dst, which must not
+// overlap msg. On error it returns nil and leaves no plaintext in dst's
+// spare capacity.
+func AppendOpen(dst, msg []byte, unwrap Unwrapper, opt Options) ([]byte, *format.MessageHeader, error) {
 	h, n, err := format.ParseMessageHeader(msg, format.HeaderLimits{MaxEDKs: opt.MaxEDKs})
 	if err != nil {
 		return nil, nil, ErrMalformed
@@ -61,15 +68,15 @@ func Open(msg []byte, unwrap Unwrapper, opt Options) ([]byte, *format.MessageHea
 	if err != nil {
 		return nil, h, err
 	}
-	pt, bodyEnd, err := openBody(aead, h, msg, n)
+	out, bodyEnd, err := openBody(dst, aead, h, msg, n)
 	if err != nil {
 		return nil, h, err
 	}
 	if err := checkFooter(h, msg, bodyEnd); err != nil {
-		clear(pt)
+		clear(out[len(dst):])
 		return nil, h, err
 	}
-	return pt, h, nil
+	return out, h, nil
 }
 
 // openHeader applies the commitment policy, checks the reproduced context,
@@ -199,14 +206,17 @@ func bodyAAD(id []byte, content string, seq uint32, n uint64) []byte {
 	return binary.BigEndian.AppendUint64(b, n)
 }
 
-// openBody decrypts the body starting at off and returns the plaintext and
-// where the body ends.
-func openBody(aead cipher.AEAD, h *format.MessageHeader, msg []byte, off int) ([]byte, int, error) {
+// openBody decrypts the body starting at off, appends the plaintext to dst
+// and returns it with where the body ends.
+func openBody(dst []byte, aead cipher.AEAD, h *format.MessageHeader, msg []byte, off int) ([]byte, int, error) {
 	s := cryptobyte.String(msg[off:])
-	// The plaintext is shorter than the body: one allocation, not one per
+	// The plaintext is shorter than the body: room for it at once, not per
 	// frame (AES-GCM's Open reallocates a destination without room).
-	pt := make([]byte, 0, len(s))
-	fail := func(err error) ([]byte, int, error) { clear(pt); return nil, 0, err }
+	base := len(dst)
+	buf := slices.Grow(dst, len(s))
+	pt := buf[base:base]
+	fail := func(err error) ([]byte, int, error) { clear(buf[base:cap(buf)]); return nil, 0, err }
+	done := func(pt []byte) ([]byte, int, error) { return buf[:base+len(pt)], len(msg) - len(s), nil }
 	if h.FrameLength > MaxFrameLength {
 		return fail(ErrMalformed)
 	}
@@ -216,11 +226,11 @@ func openBody(aead cipher.AEAD, h *format.MessageHeader, msg []byte, off int) ([
 		if !s.ReadBytes(&iv, 12) || !s.ReadUint64(&n) || n > uint64(len(s)) || !s.ReadBytes(&ct, int(n)+16) {
 			return fail(ErrMalformed)
 		}
-		out, err := aead.Open(nil, iv, ct, bodyAAD(h.MessageID, singleString, 1, n))
+		out, err := aead.Open(pt, iv, ct, bodyAAD(h.MessageID, singleString, 1, n))
 		if err != nil {
 			return fail(ErrOpen)
 		}
-		return out, len(msg) - len(s), nil
+		return done(out)
 	}
 	// First pass: check the frames' structure and find the final frame.
 	// Regular frame i then sits at a known place, so the second pass opens
@@ -281,7 +291,7 @@ func openBody(aead cipher.AEAD, h *format.MessageHeader, msg []byte, off int) ([
 	if err != nil {
 		return fail(err)
 	}
-	return pt, len(msg) - len(s), nil
+	return done(pt)
 }
 
 // checkFooter verifies the signature of a signed suite over header and

@@ -55,7 +55,11 @@ func NewSigner(rand io.Reader) (*ecdsa.PrivateKey, string, error) {
 
 // Seal writes a whole message: header, framed body and, for signed suites,
 // the footer.
-func Seal(in SealInput) ([]byte, error) {
+func Seal(in SealInput) ([]byte, error) { return AppendSeal(nil, in) }
+
+// AppendSeal is Seal appending the message to dst, which must not overlap
+// in.Plaintext.
+func AppendSeal(dst []byte, in SealInput) ([]byte, error) {
 	n := len(in.Plaintext)
 	frames := 1
 	if n > 0 && in.FrameLen > 0 {
@@ -64,7 +68,8 @@ func Seal(in SealInput) ([]byte, error) {
 	if frames >= endOfFrames {
 		return nil, errors.New("esdk: message needs too many frames")
 	}
-	out, aead, id, err := sealHeader(in, n+frames*40+110)
+	msgStart := len(dst)
+	out, aead, id, err := sealHeader(dst, in, n+frames*40+110)
 	if err != nil {
 		return nil, err
 	}
@@ -82,13 +87,13 @@ func Seal(in SealInput) ([]byte, error) {
 		}
 		return nil
 	})
-	return appendFooter(out, in, out)
+	return appendFooter(out, in, out[msgStart:])
 }
 
-// sealHeader checks the input, derives the keys and returns the
-// authenticated header (with room for extra bytes), the content AEAD and
-// the message ID.
-func sealHeader(in SealInput, extra int) ([]byte, cipher.AEAD, []byte, error) {
+// sealHeader checks the input, derives the keys and returns dst with the
+// authenticated header appended (and room for extra bytes), the content
+// AEAD and the message ID.
+func sealHeader(dst []byte, in SealInput, extra int) ([]byte, cipher.AEAD, []byte, error) {
 	s := in.Suite
 	if s.Version != 2 || !s.Committing || len(in.DataKey) != s.KeyLen ||
 		in.FrameLen == 0 || in.FrameLen > MaxFrameLength || len(in.EDKs) == 0 ||
@@ -113,13 +118,14 @@ func sealHeader(in SealInput, extra int) ([]byte, cipher.AEAD, []byte, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	out, err := h.AppendHeader(make([]byte, 0, 512+extra))
+	start := len(dst)
+	out, err := h.AppendHeader(slices.Grow(dst, 512+extra))
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	// Header tag: AES-GCM over nothing, the header body as associated data.
 	bodyLen := len(out) - 16
-	aead.Seal(out[bodyLen:bodyLen], h.IV, nil, out[:bodyLen])
+	aead.Seal(out[bodyLen:bodyLen], h.IV, nil, out[start:bodyLen])
 	return out, aead, h.MessageID, nil
 }
 

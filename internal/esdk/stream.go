@@ -77,7 +77,7 @@ type sealJob struct {
 // NewWriter writes the header of a message to w and returns the Writer of
 // its body. in.Plaintext is ignored.
 func NewWriter(w io.Writer, in SealInput) (*Writer, error) {
-	hdr, aead, id, err := sealHeader(in, 0)
+	hdr, aead, id, err := sealHeader(nil, in, 0)
 	if err != nil {
 		return nil, err
 	}
