@@ -74,29 +74,37 @@ func (r *KeyRing) RunDue(ctx context.Context) (*RunDueOutput, error) {
 	}
 }
 
-// runDueKey does what is due for one key.
+// runDueKey does what is due for one key. It decides on the record alone
+// (the cached one, if fresh, else the Store's), so that a RunDue over many
+// keys unwraps only the material of keys that have work to do.
 func (r *KeyRing) runDueKey(ctx context.Context, id string, out *RunDueOutput) {
-	e, err := r.load(ctx, id)
-	if err != nil {
-		if !errors.Is(err, ErrNotFound) {
-			out.Failed = append(out.Failed, DueFailure{KeyID: id, Err: err})
+	var rec *KeyRecord
+	if v, ok := r.keys.Load(id); ok && !r.stale(v.(*keyEntry).checked.Load()) {
+		rec = v.(*keyEntry).rec
+	} else {
+		var err error
+		if rec, err = r.cfg.Store.GetKey(ctx, id); err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				out.Failed = append(out.Failed, DueFailure{KeyID: id, Err: storeErr(err)})
+			}
+			return
 		}
-		return
 	}
 	now := r.now()
+	var err error
 	switch {
-	case e.rec.State == KeyStateDeleted:
+	case rec.State == KeyStateDeleted:
 		// Aliases left behind when a deletion's alias cleanup failed, or
 		// made meanwhile by a ring with a stale view.
 		err = r.deleteAliasesOf(ctx, id)
-	case e.rec.State == KeyStatePendingDeletion && !now.Before(e.rec.DeletionDate):
-		err = r.destroyKey(ctx, e)
+	case rec.State == KeyStatePendingDeletion && !now.Before(rec.DeletionDate):
+		err = r.destroyKey(ctx, rec)
 		if err == nil {
 			out.Deleted = append(out.Deleted, id)
 		}
-	case e.rec.RotationPeriodDays > 0 && r.state(e.rec) == KeyStateEnabled && !now.Before(e.rec.NextRotation):
+	case rec.RotationPeriodDays > 0 && r.state(rec) == KeyStateEnabled && !now.Before(rec.NextRotation):
 		var rot DueRotation
-		rot, err = r.rotateDue(ctx, e)
+		rot, err = r.rotateDue(ctx, rec)
 		if err == nil {
 			out.Rotated = append(out.Rotated, rot)
 		}
@@ -109,16 +117,16 @@ func (r *KeyRing) runDueKey(ctx context.Context, id string, out *RunDueOutput) {
 // rotateDue performs a key's due automatic rotation. The next rotation is
 // one period after the date that was due, so that a late RunDue does not
 // move the schedule, or one period from now if that too has passed.
-func (r *KeyRing) rotateDue(ctx context.Context, e *keyEntry) (DueRotation, error) {
+func (r *KeyRing) rotateDue(ctx context.Context, rec *KeyRecord) (DueRotation, error) {
 	c := r.begin(ctx, OpRotateKey)
-	c.key(e)
-	raw, err := keys.Generate(e.info.typ, r.cfg.Rand)
+	c.ev.KeyID, c.ev.KeyARN = rec.KeyID, r.KeyARN(rec.KeyID)
+	raw, err := keys.Generate(specs[rec.Spec].typ, r.cfg.Rand)
 	if err != nil {
 		return DueRotation{}, c.end(fmt.Errorf("%w: generating key material failed", ErrInternal))
 	}
 	defer clear(raw)
 	var rot DueRotation
-	_, err = r.update(ctx, e.rec.KeyID, func(rec *KeyRecord) error {
+	_, err = r.update(ctx, rec.KeyID, func(rec *KeyRecord) error {
 		now := r.now()
 		if rec.RotationPeriodDays == 0 || r.state(rec) != KeyStateEnabled || now.Before(rec.NextRotation) {
 			return errNotDue // rotated, disabled or changed by another writer meanwhile
@@ -153,10 +161,10 @@ func (r *KeyRing) rotateDue(ctx context.Context, e *keyEntry) (DueRotation, erro
 // passed and deletes its aliases, as AWS KMS does. The record stays as a
 // tombstone (KeyStateDeleted), so that data under the key fails with
 // ErrKeyDeleted and its ID is never reused.
-func (r *KeyRing) destroyKey(ctx context.Context, e *keyEntry) error {
+func (r *KeyRing) destroyKey(ctx context.Context, cur *KeyRecord) error {
 	c := r.begin(ctx, OpDeleteKey)
-	c.key(e)
-	_, err := r.update(ctx, e.rec.KeyID, func(rec *KeyRecord) error {
+	c.ev.KeyID, c.ev.KeyARN = cur.KeyID, r.KeyARN(cur.KeyID)
+	_, err := r.update(ctx, cur.KeyID, func(rec *KeyRecord) error {
 		now := r.now()
 		if rec.State != KeyStatePendingDeletion || now.Before(rec.DeletionDate) {
 			return errNotDue // cancelled or destroyed by another writer meanwhile
@@ -177,7 +185,7 @@ func (r *KeyRing) destroyKey(ctx context.Context, e *keyEntry) error {
 		return errNotDue // cancelled, or destroyed by another ring: no event
 	}
 	if err == nil {
-		err = r.deleteAliasesOf(ctx, e.rec.KeyID)
+		err = r.deleteAliasesOf(ctx, cur.KeyID)
 	}
 	return c.end(err)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -411,4 +412,50 @@ func TestTombstoneNeverChanges(t *testing.T) {
 	require.NoError(t, err)
 	_, err = store.GetAlias(ctx, "alias/left")
 	require.ErrorIs(t, err, kms.ErrNotFound)
+}
+
+// countingRoot counts the RootKey's unwraps.
+type countingRoot struct {
+	kms.RootKey
+	unwraps atomic.Int64
+}
+
+func (c *countingRoot) Unwrap(ctx context.Context, wrapped, ad []byte) ([]byte, error) {
+	c.unwraps.Add(1)
+	return c.RootKey.Unwrap(ctx, wrapped, ad)
+}
+
+// TestRunDueUnwrapsOnlyDueKeys: RunDue decides on the records, so a ring
+// that has never used the keys unwraps no material when nothing is due,
+// and only the due key's when one is.
+func TestRunDueUnwrapsOnlyDueKeys(t *testing.T) {
+	ctx := context.Background()
+	store := kms.NewMemoryStore()
+	inner, err := kms.NewAESRootKey(bytes.Repeat([]byte{5}, 32), nil)
+	require.NoError(t, err)
+	root := &countingRoot{RootKey: inner}
+	clock := kmstest.NewClock(kmstest.Epoch)
+	a, err := kms.NewKeyRing(kms.Config{Store: store, RootKey: root, Clock: clock})
+	require.NoError(t, err)
+	var ids []string
+	for range 5 {
+		md, err := a.CreateKey(ctx, kms.CreateKeyInput{})
+		require.NoError(t, err)
+		ids = append(ids, md.KeyID)
+	}
+	require.NoError(t, a.EnableKeyRotation(ctx, kms.EnableKeyRotationInput{KeyID: ids[0], RotationPeriodInDays: 90}))
+
+	b, err := kms.NewKeyRing(kms.Config{Store: store, RootKey: root, Clock: clock})
+	require.NoError(t, err)
+	root.unwraps.Store(0)
+	out, err := b.RunDue(ctx)
+	require.NoError(t, err)
+	require.Empty(t, out.Rotated)
+	assert.Zero(t, root.unwraps.Load(), "nothing due: no material unwrapped")
+
+	clock.Advance(91 * day)
+	out, err = b.RunDue(ctx)
+	require.NoError(t, err)
+	require.Len(t, out.Rotated, 1)
+	assert.Equal(t, int64(1), root.unwraps.Load(), "only the due key's one version")
 }
