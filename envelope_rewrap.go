@@ -53,7 +53,8 @@ func (e *Envelope) Rewrap(ctx context.Context, msg []byte, ec EncryptionContext)
 func rewrapContext(h *format.MessageHeader, ec EncryptionContext) (EncryptionContext, error) {
 	for k := range ec {
 		if _, ok := h.Context[k]; !ok {
-			return nil, fmt.Errorf("%w: the message does not store the encryption context pair %q; it cannot be rewrapped", ErrUnsupported, k)
+			// The pair is not named: error texts never carry the context.
+			return nil, fmt.Errorf("%w: the message does not store every encryption context pair asked for; it cannot be rewrapped", ErrUnsupported)
 		}
 	}
 	stored := maps.Clone(h.Context)
