@@ -131,17 +131,10 @@ func (r *KeyRing) rotateDue(ctx context.Context, rec *KeyRecord) (DueRotation, e
 		if rec.RotationPeriodDays == 0 || r.state(rec) != KeyStateEnabled || now.Before(rec.NextRotation) {
 			return errNotDue // rotated, disabled or changed by another writer meanwhile
 		}
-		v := rec.Versions[len(rec.Versions)-1].Version + 1
-		if v > MaxKeyVersions {
-			return fmt.Errorf("%w: a key has at most %d versions", ErrLimitExceeded, MaxKeyVersions)
-		}
-		vr, err := r.wrapVersion(ctx, rec, v, raw)
+		v, err := r.addRotatedVersion(ctx, rec, raw, RotationAutomatic)
 		if err != nil {
 			return err
 		}
-		rec.Versions = append(rec.Versions, vr)
-		rec.Primary = v
-		rec.Rotations = append(rec.Rotations, RotationRecord{Version: v, Date: now, Type: RotationAutomatic})
 		period := time.Duration(rec.RotationPeriodDays) * day
 		rec.NextRotation = rec.NextRotation.Add(period)
 		if !rec.NextRotation.After(now) {

@@ -43,18 +43,9 @@ func (r *KeyRing) RotateKeyOnDemand(ctx context.Context, keyID string) (uint32, 
 			if err := refuseStates(rec, KeyStateDisabled, KeyStatePendingDeletion, KeyStatePendingImport); err != nil {
 				return err
 			}
-			v = rec.Versions[len(rec.Versions)-1].Version + 1
-			if v > MaxKeyVersions {
-				return fmt.Errorf("%w: a key has at most %d versions", ErrLimitExceeded, MaxKeyVersions)
-			}
-			vr, err := r.wrapVersion(ctx, rec, v, raw)
-			if err != nil {
-				return err
-			}
-			rec.Versions = append(rec.Versions, vr)
-			rec.Primary = v
-			rec.Rotations = append(rec.Rotations, RotationRecord{Version: v, Date: vr.CreatedAt, Type: RotationOnDemand})
-			return nil
+			var err error
+			v, err = r.addRotatedVersion(ctx, rec, raw, RotationOnDemand)
+			return err
 		})
 		if err != nil {
 			return 0, err
@@ -65,6 +56,23 @@ func (r *KeyRing) RotateKeyOnDemand(ctx context.Context, keyID string) (uint32, 
 	if err := c.end(err); err != nil {
 		return 0, err
 	}
+	return v, nil
+}
+
+// addRotatedVersion wraps raw as the key's next version, makes it primary
+// and records the rotation; it returns the new version.
+func (r *KeyRing) addRotatedVersion(ctx context.Context, rec *KeyRecord, raw []byte, how RotationType) (uint32, error) {
+	v := rec.Versions[len(rec.Versions)-1].Version + 1
+	if v > MaxKeyVersions {
+		return 0, fmt.Errorf("%w: a key has at most %d versions", ErrLimitExceeded, MaxKeyVersions)
+	}
+	vr, err := r.wrapVersion(ctx, rec, v, raw)
+	if err != nil {
+		return 0, err
+	}
+	rec.Versions = append(rec.Versions, vr)
+	rec.Primary = v
+	rec.Rotations = append(rec.Rotations, RotationRecord{Version: v, Date: vr.CreatedAt, Type: how})
 	return v, nil
 }
 
@@ -112,8 +120,7 @@ func (r *KeyRing) EnableKeyRotation(ctx context.Context, in EnableKeyRotationInp
 	if period == 0 {
 		period = DefaultRotationPeriodDays
 	}
-	c := r.begin(ctx, OpEnableKeyRotation)
-	_, err := r.manageIn(ctx, &c, in.KeyID, func(rec *KeyRecord) error {
+	_, err := r.manage(ctx, OpEnableKeyRotation, in.KeyID, func(rec *KeyRecord) error {
 		if period < MinRotationPeriodDays || period > MaxRotationPeriodDays {
 			return fmt.Errorf("%w: RotationPeriodInDays must be %d to %d", ErrInvalidArgument, MinRotationPeriodDays, MaxRotationPeriodDays)
 		}
@@ -138,14 +145,13 @@ func (r *KeyRing) EnableKeyRotation(ctx context.Context, in EnableKeyRotationInp
 		rec.RotationPeriodDays = period
 		return nil
 	})
-	return c.end(err)
+	return err
 }
 
 // DisableKeyRotation turns automatic rotation off. Versions made so far
 // stay; RotateKeyOnDemand still works.
 func (r *KeyRing) DisableKeyRotation(ctx context.Context, keyID string) error {
-	c := r.begin(ctx, OpDisableKeyRotation)
-	_, err := r.manageIn(ctx, &c, keyID, func(rec *KeyRecord) error {
+	_, err := r.manage(ctx, OpDisableKeyRotation, keyID, func(rec *KeyRecord) error {
 		if err := rotatesAutomatically(rec); err != nil {
 			return err
 		}
@@ -155,7 +161,7 @@ func (r *KeyRing) DisableKeyRotation(ctx context.Context, keyID string) error {
 		rec.RotationPeriodDays, rec.NextRotation = 0, time.Time{}
 		return nil
 	})
-	return c.end(err)
+	return err
 }
 
 // GetKeyRotationStatusOutput is the output of GetKeyRotationStatus.

@@ -154,8 +154,7 @@ type UpdateKeyVersionLimitsInput struct {
 // can be lowered again, unlike DestroyKeyVersion. Rewrap data first
 // (ReEncrypt, Envelope.Rewrap) to keep it.
 func (r *KeyRing) UpdateKeyVersionLimits(ctx context.Context, in UpdateKeyVersionLimitsInput) error {
-	c := r.begin(ctx, OpUpdateKeyVersionLimits)
-	_, err := r.manageIn(ctx, &c, in.KeyID, func(rec *KeyRecord) error {
+	_, err := r.manage(ctx, OpUpdateKeyVersionLimits, in.KeyID, func(rec *KeyRecord) error {
 		if err := refuseStates(rec, KeyStatePendingDeletion, KeyStatePendingImport); err != nil {
 			return err
 		}
@@ -168,5 +167,5 @@ func (r *KeyRing) UpdateKeyVersionLimits(ctx context.Context, in UpdateKeyVersio
 		rec.MinDecryptionVersion, rec.MinEncryptionVersion = in.MinDecryptionVersion, in.MinEncryptionVersion
 		return nil
 	})
-	return c.end(err)
+	return err
 }

@@ -283,13 +283,17 @@ func (sw *Writer) writeOldest() error {
 
 // Abort gives the message up: it clears the plaintext the Writer holds
 // and fails every later call. Nothing more is written.
-func (sw *Writer) Abort() {
+func (sw *Writer) Abort() { sw.drop(errors.New("esdk: writer aborted")) }
+
+// drop clears the plaintext not yet sealed, lets the buffers go and makes
+// err the Writer's error unless it already has one.
+func (sw *Writer) drop(err error) {
 	if sw.cur != nil {
 		clear(sw.cur.buf)
 	}
 	sw.cur, sw.free = nil, nil
 	if sw.err == nil {
-		sw.err = errors.New("esdk: writer aborted")
+		sw.err = err
 	}
 }
 
@@ -297,15 +301,7 @@ func (sw *Writer) Abort() {
 // signed suite, and clears the buffers. It does not close the underlying
 // writer.
 func (sw *Writer) Close() error {
-	defer func() {
-		if sw.cur != nil {
-			clear(sw.cur.buf) // plaintext never sealed
-		}
-		sw.cur, sw.free = nil, nil
-		if sw.err == nil {
-			sw.err = errors.New("esdk: writer closed")
-		}
-	}()
+	defer sw.drop(errors.New("esdk: writer closed"))
 	if sw.err != nil {
 		return sw.err
 	}
