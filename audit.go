@@ -55,6 +55,9 @@ type Event struct {
 	// SourceKeyID and SourceKeyVersion name the source key of ReEncrypt.
 	SourceKeyID      string
 	SourceKeyVersion uint32
+	// GrantID names the grant that CreateGrant made or RetireGrant and
+	// RevokeGrant removed.
+	GrantID string
 	// EncryptionContext is the context of a symmetric operation (for
 	// ReEncrypt, the destination context). Auditors must not modify it.
 	EncryptionContext EncryptionContext

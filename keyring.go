@@ -96,6 +96,7 @@ type KeyRing struct {
 	reqSeq    atomic.Uint64
 	audited   bool // false with the default Auditor, which discards events
 	hooked    bool // a Policy or Auditor other than the defaults is set
+	allowAll  bool // the Policy is AllowAll
 }
 
 // never is a CacheTTL that never expires.
@@ -112,6 +113,11 @@ type keyEntry struct {
 	arn  string
 	// vers[i] is version i+1; nil where the material is absent.
 	vers []*keys.Key
+
+	// acc is the key's policy and grants prepared for KeyPolicies, made on
+	// first use.
+	accessOnce sync.Once
+	acc        *access
 }
 
 // primary returns the primary version's key, or nil.
@@ -180,7 +186,7 @@ func NewKeyRing(cfg Config) (*KeyRing, error) {
 	}
 	_, discard := cfg.Auditor.(nopAuditor)
 	_, allowAll := cfg.Policy.(AllowAll)
-	return &KeyRing{cfg: cfg, reqPrefix: hex.EncodeToString(p[:]), audited: !discard, hooked: !discard || !allowAll}, nil
+	return &KeyRing{cfg: cfg, reqPrefix: hex.EncodeToString(p[:]), audited: !discard, hooked: !discard || !allowAll, allowAll: allowAll}, nil
 }
 
 func validARNPart(s string) bool {
@@ -258,10 +264,34 @@ func (c *call) key(e *keyEntry) {
 
 // authorize asks the Policy. Its error is wrapped to match ErrAccessDenied.
 func (c *call) authorize(op Op, e *keyEntry, ec EncryptionContext, alg string) error {
-	req := Request{Op: op, Principal: c.ev.Principal, EncryptionContext: ec, Algorithm: alg, RequestAlias: c.alias}
+	return c.ask(Request{Op: op, EncryptionContext: ec, Algorithm: alg}, e)
+}
+
+// authorizeGrant asks the Policy about an operation on grant g.
+func (c *call) authorizeGrant(op Op, e *keyEntry, g *Grant) error {
+	return c.ask(Request{Op: op, Grant: g}, e)
+}
+
+func (c *call) ask(req Request, e *keyEntry) error {
+	if c.r.allowAll {
+		return nil
+	}
+	req.Principal, req.RequestAlias, req.account = c.ev.Principal, c.alias, c.r.cfg.Account
+	req.Time = c.r.now()
 	if e != nil {
-		req.KeyID, req.KeyARN = e.rec.KeyID, e.arn
-		req.KeySpec, req.KeyUsage, req.KeyOrigin = e.rec.Spec, e.rec.Usage, e.rec.Origin
+		// A grant token for a grant this ring has not seen yet: read the
+		// key again, so that the grant counts at once.
+		fe, err := c.r.freshGrants(c.ctx, e)
+		if err != nil {
+			return err
+		}
+		req.entry = fe
+		req.KeyID, req.KeyARN = fe.rec.KeyID, fe.arn
+		req.KeySpec, req.KeyUsage, req.KeyOrigin = fe.rec.Spec, fe.rec.Usage, fe.rec.Origin
+		req.KeyPolicy = fe.rec.Policy
+		if req.KeyPolicy == "" {
+			req.KeyPolicy = DefaultKeyPolicy(c.r.cfg.Account)
+		}
 	}
 	if err := c.r.cfg.Policy.Authorize(c.ctx, req); err != nil {
 		c.ev.Outcome = OutcomeDenied

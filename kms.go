@@ -294,6 +294,10 @@ var (
 	ErrIncorrectKeyMaterial = errors.New("kms: key material does not match the key")
 	// ErrInvalidImportToken: the import token is unknown, expired or for another key.
 	ErrInvalidImportToken = errors.New("kms: import token is not valid")
+	// ErrInvalidGrantToken: a grant token does not parse.
+	ErrInvalidGrantToken = errors.New("kms: grant token is not valid")
+	// ErrInvalidGrantID: a grant ID is not well formed.
+	ErrInvalidGrantID = errors.New("kms: grant ID is not valid")
 	// ErrAuditFailed: Config.AuditRequired is set and the Auditor failed.
 	ErrAuditFailed = errors.New("kms: audit failed")
 	// ErrInternal: the KeyRing, its Store or its RootKey failed, or a stored
@@ -396,6 +400,12 @@ func ErrorCode(err error) string {
 		return "InvalidImportTokenException"
 	case errors.Is(err, ErrConflict):
 		return "ConflictException"
+	case errors.Is(err, ErrMalformedPolicy):
+		return "MalformedPolicyDocumentException"
+	case errors.Is(err, ErrInvalidGrantToken):
+		return "InvalidGrantTokenException"
+	case errors.Is(err, ErrInvalidGrantID):
+		return "InvalidGrantIdException"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "RequestCanceledException"
 	default:
@@ -460,6 +470,15 @@ const (
 	OpDisableKeyVersion      Op = "DisableKeyVersion"
 	OpDestroyKeyVersion      Op = "DestroyKeyVersion"
 	OpUpdateKeyVersionLimits Op = "UpdateKeyVersionLimits"
+	// Key policies and grants.
+	OpPutKeyPolicy        Op = "PutKeyPolicy"
+	OpGetKeyPolicy        Op = "GetKeyPolicy"
+	OpListKeyPolicies     Op = "ListKeyPolicies"
+	OpCreateGrant         Op = "CreateGrant"
+	OpListGrants          Op = "ListGrants"
+	OpListRetirableGrants Op = "ListRetirableGrants"
+	OpRetireGrant         Op = "RetireGrant"
+	OpRevokeGrant         Op = "RevokeGrant"
 )
 
 // Principal is the caller of an operation, carried in its context with

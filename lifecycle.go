@@ -37,6 +37,12 @@ type CreateKeyInput struct {
 	// with no material until ImportKeyMaterial.
 	Origin Origin
 	Tags   []Tag
+	// Policy is the key policy document (see KeyPolicies); "" means
+	// DefaultKeyPolicy for the ring's account.
+	Policy string
+	// BypassPolicyLockoutSafetyCheck skips the check that, under
+	// KeyPolicies, Policy lets the caller call PutKeyPolicy on the key.
+	BypassPolicyLockoutSafetyCheck bool
 }
 
 // CreateKey creates a customer master key with version 1 of its material
@@ -77,17 +83,29 @@ func (r *KeyRing) createKey(ctx context.Context, c *call, in CreateKeyInput) (*K
 	if err != nil {
 		return nil, err
 	}
-	req := &keyEntry{rec: &KeyRecord{Spec: in.KeySpec, Usage: in.KeyUsage, Origin: in.Origin}}
-	if err := c.authorize(OpCreateKey, req, nil, ""); err != nil {
+	policy := in.Policy
+	if policy == "" {
+		policy = DefaultKeyPolicy(r.cfg.Account)
+	}
+	pol, err := parsePolicy(policy)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ask(Request{Op: OpCreateKey, KeySpec: in.KeySpec, KeyUsage: in.KeyUsage, KeyOrigin: in.Origin}, nil); err != nil {
 		return nil, err
 	}
 	id, err := r.newKeyID()
 	if err != nil {
 		return nil, err
 	}
+	if !in.BypassPolicyLockoutSafetyCheck {
+		if err := r.checkLockout(c, pol, id); err != nil {
+			return nil, err
+		}
+	}
 	rec := &KeyRecord{
 		KeyID: id, CreatedAt: r.now(), Description: in.Description,
-		Spec: in.KeySpec, Usage: in.KeyUsage, Origin: in.Origin, Tags: tags,
+		Spec: in.KeySpec, Usage: in.KeyUsage, Origin: in.Origin, Tags: tags, Policy: policy,
 	}
 	if in.Origin == OriginExternal {
 		rec.State = KeyStatePendingImport

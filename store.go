@@ -81,6 +81,12 @@ type KeyRecord struct {
 	// for encryption (GetPublicKey of an encryption key).
 	MinDecryptionVersion uint32
 	MinEncryptionVersion uint32
+
+	// Policy is the key policy document (JSON). Every key has one: CreateKey
+	// stores DefaultKeyPolicy when given none.
+	Policy string
+	// Grants are the key's grants, in the order they were created.
+	Grants []Grant
 }
 
 // RotationRecord is one rotation of a key.
@@ -141,6 +147,10 @@ func (r *KeyRecord) clone() *KeyRecord {
 	}
 	c.Tags = slices.Clone(r.Tags)
 	c.Rotations = slices.Clone(r.Rotations)
+	c.Grants = slices.Clone(r.Grants)
+	for i := range c.Grants {
+		c.Grants[i] = c.Grants[i].clone()
+	}
 	if r.Import != nil {
 		imp := *r.Import
 		imp.TokenID = bytes.Clone(imp.TokenID)
