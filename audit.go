@@ -2,6 +2,8 @@ package kms
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -68,6 +70,80 @@ type Event struct {
 	Err error
 }
 
+// LogValue presents the event to log/slog as a group of attributes. The
+// encryption context is included (it is not secret by contract); the
+// principal's tags are not.
+func (e Event) LogValue() slog.Value {
+	attrs := make([]slog.Attr, 0, 14)
+	attrs = append(attrs,
+		slog.Time("time", e.Time), slog.String("request_id", e.RequestID),
+		slog.String("op", string(e.Op)), slog.String("outcome", string(e.Outcome)))
+	add := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
+		}
+	}
+	add("principal_arn", e.Principal.ARN)
+	add("principal_account", e.Principal.Account)
+	add("key_id", e.KeyID)
+	add("key_arn", e.KeyARN)
+	if e.KeyVersion != 0 {
+		attrs = append(attrs, slog.Uint64("key_version", uint64(e.KeyVersion)))
+	}
+	add("source_key_id", e.SourceKeyID)
+	if e.SourceKeyVersion != 0 {
+		attrs = append(attrs, slog.Uint64("source_key_version", uint64(e.SourceKeyVersion)))
+	}
+	add("grant_id", e.GrantID)
+	if len(e.EncryptionContext) > 0 {
+		ec := make([]any, 0, len(e.EncryptionContext))
+		for _, k := range sortedKeys(e.EncryptionContext) {
+			ec = append(ec, slog.String(k, e.EncryptionContext[k]))
+		}
+		attrs = append(attrs, slog.Group("encryption_context", ec...))
+	}
+	add("error_code", e.ErrorCode)
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("error", e.Err.Error()))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// SlogAuditor is an Auditor that writes each event to a log/slog Logger:
+// at Info level when allowed, at Warn when denied or failed.
+type SlogAuditor struct {
+	Logger *slog.Logger
+}
+
+var _ Auditor = SlogAuditor{}
+
+// Audit logs e as the attribute group "event" of the message "kms".
+func (a SlogAuditor) Audit(ctx context.Context, e Event) error {
+	level := slog.LevelInfo
+	if e.Outcome != OutcomeAllowed {
+		level = slog.LevelWarn
+	}
+	a.Logger.LogAttrs(ctx, level, "kms", slog.Any("event", e))
+	return nil
+}
+
+// MultiAuditor is an Auditor that hands each event to every one of its
+// auditors, in order, and returns their errors joined.
+type MultiAuditor []Auditor
+
+var _ Auditor = MultiAuditor(nil)
+
+// Audit calls every auditor.
+func (m MultiAuditor) Audit(ctx context.Context, e Event) error {
+	var errs []error
+	for _, a := range m {
+		if err := a.Audit(ctx, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // nopAuditor discards events; it is the default.
 type nopAuditor struct{}
 
@@ -111,6 +187,16 @@ func (r *Recorder) Filter(keep func(Event) bool) []Event {
 // ByOp returns the recorded events of operation op.
 func (r *Recorder) ByOp(op Op) []Event {
 	return r.Filter(func(e Event) bool { return e.Op == op })
+}
+
+// ByKey returns the recorded events on the key with the given ID.
+func (r *Recorder) ByKey(keyID string) []Event {
+	return r.Filter(func(e Event) bool { return e.KeyID == keyID || e.SourceKeyID == keyID })
+}
+
+// ByOutcome returns the recorded events that ended with outcome o.
+func (r *Recorder) ByOutcome(o Outcome) []Event {
+	return r.Filter(func(e Event) bool { return e.Outcome == o })
 }
 
 // Last returns the most recent event and whether there is one.

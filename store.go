@@ -166,12 +166,16 @@ type MemoryStore struct {
 	mu      sync.RWMutex
 	keys    map[string]*KeyRecord
 	aliases map[string]AliasRecord
+	audit   map[string]*AuditState
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store      = (*MemoryStore)(nil)
+	_ AuditStore = (*MemoryStore)(nil)
+)
 
 // GetKey implements Store.
 func (s *MemoryStore) GetKey(_ context.Context, keyID string) (*KeyRecord, error) {

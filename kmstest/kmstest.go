@@ -67,7 +67,8 @@ type Ring struct {
 }
 
 // New returns a ring in memory on a fake clock, recording every event.
-// The Config's Clock and Auditor are replaced; its other fields are kept.
+// The Config's Clock is replaced; events reach the recorder first, then the
+// Config's Auditor if it has one. Its other fields are kept.
 func New(t testing.TB, cfg ...kms.Config) *Ring {
 	t.Helper()
 	var c kms.Config
@@ -76,7 +77,12 @@ func New(t testing.TB, cfg ...kms.Config) *Ring {
 	}
 	clock := &Clock{now: Epoch}
 	rec := &kms.Recorder{}
-	c.Clock, c.Auditor = clock, rec
+	c.Clock = clock
+	if c.Auditor != nil {
+		c.Auditor = kms.MultiAuditor{rec, c.Auditor}
+	} else {
+		c.Auditor = rec
+	}
 	ring, err := kms.NewKeyRing(c)
 	if err != nil {
 		t.Fatalf("kmstest: NewKeyRing: %v", err)

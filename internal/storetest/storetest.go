@@ -27,6 +27,11 @@ func Run(t *testing.T, newStore func(t *testing.T) kms.Store) {
 	t.Run("ListKeys", func(t *testing.T) { testListKeys(t, newStore(t)) })
 	t.Run("Aliases", func(t *testing.T) { testAliases(t, newStore(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newStore(t)) })
+	t.Run("AuditState", func(t *testing.T) {
+		s, ok := newStore(t).(kms.AuditStore)
+		require.True(t, ok, "a Store must keep chained audit logs (kms.AuditStore)")
+		testAuditState(t, s)
+	})
 }
 
 func record(id string) *kms.KeyRecord {
@@ -49,6 +54,17 @@ func record(id string) *kms.KeyRecord {
 			{Version: 4, Date: at.Add(4 * time.Hour), Type: kms.RotationAutomatic},
 		},
 		MinDecryptionVersion: 2, MinEncryptionVersion: 2,
+		// So must the key policy and the grants.
+		Policy: kms.DefaultKeyPolicy("111122223333"),
+		Grants: []kms.Grant{
+			{
+				KeyID: id, GrantID: "g1", Name: "n", CreationDate: at, GranteePrincipal: "arn:aws:iam::111122223333:role/a",
+				RetiringPrincipal: "111122223333", IssuingAccount: "111122223333",
+				Operations:  []kms.Op{kms.OpEncrypt, kms.OpDecrypt},
+				Constraints: &kms.GrantConstraints{EncryptionContextSubset: kms.EncryptionContext{"k": "v"}},
+			},
+			{KeyID: id, GrantID: "g2", CreationDate: at, GranteePrincipal: "arn:aws:iam::111122223333:role/b", Operations: []kms.Op{kms.OpDescribeKey}},
+		},
 	}
 }
 
@@ -204,4 +220,35 @@ func testConcurrent(t *testing.T, s kms.Store) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1+writers*increments), r.Revision)
 	assert.Len(t, r.Tags, 1+writers*increments, "an update was lost")
+}
+
+// testAuditState checks the chained audit log's state: a round trip, and
+// compare-and-swap on Revision per chain.
+func testAuditState(t *testing.T, s kms.AuditStore) {
+	ctx := context.Background()
+	_, err := s.GetAuditState(ctx, "default")
+	require.ErrorIs(t, err, kms.ErrNotFound)
+	st := &kms.AuditState{Chain: "default", WrappedKey: []byte("wrapped")}
+	require.NoError(t, s.PutAuditState(ctx, st))
+	require.ErrorIs(t, s.PutAuditState(ctx, st), kms.ErrAlreadyExists)
+	got, err := s.GetAuditState(ctx, "default")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), got.Revision)
+	assert.Equal(t, []byte("wrapped"), got.WrappedKey)
+
+	got.Seq, got.Head = 7, bytes.Repeat([]byte{7}, 32)
+	require.NoError(t, s.PutAuditState(ctx, got))
+	require.ErrorIs(t, s.PutAuditState(ctx, got), kms.ErrConflict, "a stale revision must conflict")
+	again, err := s.GetAuditState(ctx, "default")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), again.Revision)
+	assert.Equal(t, uint64(7), again.Seq)
+	assert.Equal(t, bytes.Repeat([]byte{7}, 32), again.Head)
+	again.Head[0] = 0
+	fresh, err := s.GetAuditState(ctx, "default")
+	require.NoError(t, err)
+	assert.Equal(t, byte(7), fresh.Head[0], "the store must return copies")
+
+	_, err = s.GetAuditState(ctx, "other")
+	require.ErrorIs(t, err, kms.ErrNotFound, "chains are kept apart")
 }
