@@ -885,99 +885,92 @@ type evalCtx struct {
 	account string // the caller's account
 }
 
-// lookup returns the request's values of a condition key and whether the
-// key is present. buf holds a single value without allocating.
-func (x *evalCtx) lookup(k condKey, buf *[1]string) ([]string, bool) {
+// lookup returns the request's values of a condition key, the first in
+// one and the rest in more, and whether the key is present. (Returning the
+// first on its own keeps the request on the caller's stack.)
+func (x *evalCtx) lookup(k condKey) (one string, more []string, ok bool) {
 	r := x.req
-	one := func(v string) ([]string, bool) {
-		if v == "" {
-			return nil, false
-		}
-		buf[0] = v
-		return buf[:], true
-	}
 	switch k.kind {
 	case keyEncryptionContext:
-		var vals []string
 		for ck, cv := range r.EncryptionContext {
 			if strings.EqualFold(ck, k.name) {
-				vals = append(vals, cv)
+				if ok {
+					more = append(more, cv)
+				} else {
+					one, ok = cv, true
+				}
 			}
 		}
-		return vals, len(vals) > 0
+		return one, more, ok
 	case keyEncryptionContextKeys:
 		if len(r.EncryptionContext) == 0 {
-			return nil, false
+			return "", nil, false
 		}
-		return sortedKeys(r.EncryptionContext), true
+		keys := sortedKeys(r.EncryptionContext)
+		return keys[0], keys[1:], true
 	case keyEncryptionAlgorithm, keySigningAlgorithm, keyMacAlgorithm, keyKeyAgreementAlgorithm:
 		if algorithmKind(r.Op) != k.kind {
-			return nil, false
+			return "", nil, false
 		}
-		return one(r.Algorithm)
+		return r.Algorithm, nil, r.Algorithm != ""
 	case keyKeySpec:
-		return one(string(r.KeySpec))
+		return string(r.KeySpec), nil, r.KeySpec != ""
 	case keyKeyUsage:
-		return one(string(r.KeyUsage))
+		return string(r.KeyUsage), nil, r.KeyUsage != ""
 	case keyKeyOrigin:
-		return one(string(r.KeyOrigin))
+		return string(r.KeyOrigin), nil, r.KeyOrigin != ""
 	case keyRequestAlias:
-		return one(r.RequestAlias)
-	case keyGrantOperations:
-		if r.Grant == nil || r.Op != OpCreateGrant {
-			return nil, false
-		}
-		ops := make([]string, len(r.Grant.Operations))
-		for i, op := range r.Grant.Operations {
-			ops[i] = string(op)
-		}
-		return ops, len(ops) > 0
-	case keyGranteePrincipal:
-		if r.Grant == nil || r.Op != OpCreateGrant {
-			return nil, false
-		}
-		return one(r.Grant.GranteePrincipal)
-	case keyRetiringPrincipal:
-		if r.Grant == nil || r.Op != OpCreateGrant {
-			return nil, false
-		}
-		return one(r.Grant.RetiringPrincipal)
-	case keyGrantConstraintType:
-		if r.Grant == nil || r.Op != OpCreateGrant || r.Grant.Constraints == nil {
-			return nil, false
-		}
-		var types []string
-		if r.Grant.Constraints.EncryptionContextEquals != nil {
-			types = append(types, "EncryptionContextEquals")
-		}
-		if r.Grant.Constraints.EncryptionContextSubset != nil {
-			types = append(types, "EncryptionContextSubset")
-		}
-		return types, len(types) > 0
+		return r.RequestAlias, nil, r.RequestAlias != ""
 	case keyCallerAccount, keyPrincipalAccount:
-		return one(x.account)
+		return x.account, nil, x.account != ""
 	case keyPrincipalArn:
-		return one(r.Principal.ARN)
+		return r.Principal.ARN, nil, r.Principal.ARN != ""
 	case keyPrincipalTag:
 		for tk, tv := range r.Principal.Tags {
 			if strings.EqualFold(tk, k.name) {
-				buf[0] = tv
-				return buf[:], true
+				return tv, nil, true
 			}
 		}
-		return nil, false
+		return "", nil, false
 	case keyCurrentTime:
 		if r.Time.IsZero() {
-			return nil, false
+			return "", nil, false
 		}
-		return []string{r.Time.UTC().Format(time.RFC3339Nano)}, true
+		return r.Time.UTC().Format(time.RFC3339Nano), nil, true
 	case keyEpochTime:
 		if r.Time.IsZero() {
-			return nil, false
+			return "", nil, false
 		}
-		return []string{strconv.FormatInt(r.Time.Unix(), 10)}, true
+		return strconv.FormatInt(r.Time.Unix(), 10), nil, true
 	}
-	return nil, false
+	if r.Grant == nil || r.Op != OpCreateGrant {
+		return "", nil, false // the grant keys below are CreateGrant's
+	}
+	switch k.kind {
+	case keyGrantOperations:
+		var ops []string
+		for _, op := range r.Grant.Operations {
+			ops = append(ops, string(op))
+		}
+		if len(ops) == 0 {
+			return "", nil, false
+		}
+		return ops[0], ops[1:], true
+	case keyGranteePrincipal:
+		return r.Grant.GranteePrincipal, nil, r.Grant.GranteePrincipal != ""
+	case keyRetiringPrincipal:
+		return r.Grant.RetiringPrincipal, nil, r.Grant.RetiringPrincipal != ""
+	case keyGrantConstraintType:
+		gc := r.Grant.Constraints
+		switch {
+		case gc == nil:
+		case gc.EncryptionContextEquals != nil:
+			return "EncryptionContextEquals", nil, true
+		case gc.EncryptionContextSubset != nil:
+			return "EncryptionContextSubset", nil, true
+		}
+	}
+	return "", nil, false
 }
 
 // algorithmKind says which algorithm condition key an operation's
@@ -996,8 +989,14 @@ func algorithmKind(op Op) condKind {
 
 // holds evaluates the condition against the request.
 func (c *condition) holds(x *evalCtx) bool {
-	var buf [1]string
-	vals, present := x.lookup(c.key, &buf)
+	var one string
+	var more []string
+	var present bool
+	if c.key.kind == keyCurrentTime && c.times != nil {
+		present = !x.req.Time.IsZero() // test compares the time itself
+	} else {
+		one, more, present = x.lookup(c.key)
+	}
 	if c.op == opNull {
 		// "true": the key must be absent; "false": present.
 		for _, want := range c.strs {
@@ -1020,15 +1019,21 @@ func (c *condition) holds(x *evalCtx) bool {
 	}
 	switch c.set {
 	case setForAllValues:
-		for _, v := range vals {
-			if c.matches(v) == c.neg {
+		if c.test(x, one) == c.neg {
+			return false
+		}
+		for _, v := range more {
+			if c.test(x, v) == c.neg {
 				return false
 			}
 		}
 		return true
 	case setForAnyValue:
-		for _, v := range vals {
-			if c.matches(v) != c.neg {
+		if c.test(x, one) != c.neg {
+			return true
+		}
+		for _, v := range more {
+			if c.test(x, v) != c.neg {
 				return true
 			}
 		}
@@ -1036,8 +1041,20 @@ func (c *condition) holds(x *evalCtx) bool {
 	}
 	// A single-valued operator on several values: a positive operator holds
 	// if any value matches, a negated one if none does.
-	any := slices.ContainsFunc(vals, c.matches)
+	any := c.test(x, one)
+	for _, v := range more {
+		any = any || c.test(x, v)
+	}
 	return any != c.neg
+}
+
+// test reports whether one request value matches under the base operator.
+func (c *condition) test(x *evalCtx, v string) bool {
+	if c.key.kind == keyCurrentTime && c.times != nil {
+		// Compare the clock's time itself, not its text.
+		return c.matchesTime(x.req.Time)
+	}
+	return c.matches(v)
 }
 
 // matches reports whether one request value matches any policy value under
@@ -1071,24 +1088,27 @@ func (c *condition) matches(v string) bool {
 		})
 	case opDateEquals, opDateLessThan, opDateLessThanEquals, opDateGreaterThan, opDateGreaterThanEquals:
 		t, ok := parseDate(v)
-		if !ok {
-			return false
-		}
-		return slices.ContainsFunc(c.times, func(p time.Time) bool {
-			switch c.op {
-			case opDateEquals:
-				return t.Equal(p)
-			case opDateLessThan:
-				return t.Before(p)
-			case opDateLessThanEquals:
-				return !t.After(p)
-			case opDateGreaterThan:
-				return t.After(p)
-			}
-			return !t.Before(p)
-		})
+		return ok && c.matchesTime(t)
 	}
 	return false
+}
+
+// matchesTime reports whether t matches any policy date under the base
+// date operator.
+func (c *condition) matchesTime(t time.Time) bool {
+	return slices.ContainsFunc(c.times, func(p time.Time) bool {
+		switch c.op {
+		case opDateEquals:
+			return t.Equal(p)
+		case opDateLessThan:
+			return t.Before(p)
+		case opDateLessThanEquals:
+			return !t.After(p)
+		case opDateGreaterThan:
+			return t.After(p)
+		}
+		return !t.Before(p)
+	})
 }
 
 // conditionsHold reports whether every condition of the statement holds.

@@ -246,12 +246,13 @@ func (r *KeyRing) begin(ctx context.Context, op Op) call {
 	return call{r: r, ctx: ctx, ev: Event{Time: r.now(), RequestID: id, Principal: p, Op: op}}
 }
 
-// snapshot returns the encryption context the operation works with. With a
-// Policy or Auditor configured it is a copy, so that what the Policy
-// approves, what is bound as associated data and what the Auditor records
-// cannot drift apart if the caller reuses or changes its map.
+// snapshot returns the encryption context the operation works with. With
+// an Auditor configured it is a copy, so that what the Auditor keeps cannot
+// change when the caller reuses or changes its map after the call. (During
+// the call the map is the caller's to leave alone, as any Go map shared
+// between goroutines; a Policy sees it only during the call.)
 func (c *call) snapshot(ec EncryptionContext) EncryptionContext {
-	if c.r.hooked && ec != nil {
+	if c.r.audited && ec != nil {
 		return maps.Clone(ec)
 	}
 	return ec
