@@ -89,21 +89,83 @@ func rawRoundTrip(g cipher.AEAD, pt []byte) ([]byte, error) {
 	return g.Open(nil, nonce[:], ct, nil)
 }
 
+// BenchmarkEncrypt is one Encrypt and one Decrypt per op, with the
+// one-pair encryption context, under no policy (policy=none: AllowAll, the
+// default) and under the key-policy engine with a ten-statement key policy
+// (policy=keypolicy10, bench10Policy) that allows the caller.
 func BenchmarkEncrypt(b *testing.B) {
-	ctx := context.Background()
-	ring, keyID := newRing(b, kms.SymmetricDefault, kms.EncryptDecrypt)
 	for _, s := range sizes {
-		b.Run("size="+s.name, func(b *testing.B) {
-			pt := message(b, s.n)
-			b.SetBytes(int64(s.n))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := kmsRoundTrip(ctx, ring, keyID, pt); err != nil {
-					b.Fatal(err)
+		for _, pol := range []string{"none", "keypolicy10"} {
+			b.Run("size="+s.name+"/policy="+pol, func(b *testing.B) {
+				ctx, ring, keyID := policyRing(b, pol)
+				pt := message(b, s.n)
+				b.SetBytes(int64(s.n))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := kmsRoundTrip(ctx, ring, keyID, pt); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
+}
+
+// benchCaller is the principal of BenchmarkEncrypt.
+var benchCaller = kms.Principal{ARN: "arn:aws:iam::111122223333:role/app", Account: "111122223333"}
+
+// bench10Policy is a realistic ten-statement key policy: administrators,
+// users bound to an encryption context, grants for resources, readers,
+// auditors, operators, and three explicit denials the caller must be
+// checked against. Only statement 3 allows benchCaller.
+const bench10Policy = `{
+  "Version": "2012-10-17",
+  "Id": "bench-10",
+  "Statement": [
+    {"Sid": "CrossAccountRoot", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "kms:*", "Resource": "*"},
+    {"Sid": "KeyAdministrators", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
+     "Action": ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
+                "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"], "Resource": "*"},
+    {"Sid": "KeyUsers", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::111122223333:role/app", "arn:aws:iam::111122223333:role/worker"]},
+     "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": "*",
+     "Condition": {"StringEquals": {"kms:EncryptionContext:purpose": "bench"}}},
+    {"Sid": "PersistentResources", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/app"},
+     "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*",
+     "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
+    {"Sid": "DenyBlocked", "Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+     "Condition": {"StringEquals": {"aws:PrincipalTag/blocked": "true"}}},
+    {"Sid": "DenyAfterExpiry", "Effect": "Deny", "Principal": "*", "Action": ["kms:Encrypt", "kms:GenerateDataKey*"], "Resource": "*",
+     "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2099-01-01T00:00:00Z"}}},
+    {"Sid": "Auditors", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/auditor"},
+     "Action": ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants"], "Resource": "*"},
+    {"Sid": "Readers", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/reader"}, "Action": "kms:Decrypt", "Resource": "*",
+     "Condition": {"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["purpose", "tenant"]}}},
+    {"Sid": "DenyOtherAccounts", "Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+     "Condition": {"StringNotEquals": {"kms:CallerAccount": ["111122223333", "444455556666"]}}},
+    {"Sid": "Operators", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/ops"},
+     "Action": ["kms:RotateKeyOnDemand", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus"], "Resource": "*"}
+  ]
+}`
+
+// policyRing returns the caller's context, a ring and a symmetric key:
+// with pol "none" under the default AllowAll, with "keypolicy10" under
+// KeyPolicies and bench10Policy.
+func policyRing(tb testing.TB, pol string) (context.Context, *kms.KeyRing, string) {
+	tb.Helper()
+	ctx := kms.WithPrincipal(context.Background(), benchCaller)
+	if pol == "none" {
+		ring, keyID := newRing(tb, kms.SymmetricDefault, kms.EncryptDecrypt)
+		return ctx, ring, keyID
+	}
+	ring, err := kms.NewKeyRing(kms.Config{Policy: kms.KeyPolicies{}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	md, err := ring.CreateKey(ctx, kms.CreateKeyInput{Description: "bench", Policy: bench10Policy, BypassPolicyLockoutSafetyCheck: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ctx, ring, md.KeyID
 }
 
 func BenchmarkRawAESGCM(b *testing.B) {

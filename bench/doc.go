@@ -21,8 +21,9 @@
 //   - BenchmarkStream/op=seal|open/size=16MiB|256MiB/impl=pocketkms|tink:
 //     NewWriter/NewReader beside Tink's streaming AEAD (AES-256-GCM-HKDF,
 //     1 MiB segments), payload generated as it is read; run with -cpu 1,2.
-//   - BenchmarkEncrypt/size=64B|1KiB|4KiB (KeyRing.Encrypt then Decrypt)
-//     beside BenchmarkRawAESGCM (a reused AES-256-GCM cipher.AEAD) and
+//   - BenchmarkEncrypt/size=64B|1KiB|4KiB/policy=none|keypolicy10
+//     (KeyRing.Encrypt then Decrypt, under AllowAll and under KeyPolicies
+//     with a ten-statement key policy) beside BenchmarkRawAESGCM (a reused AES-256-GCM cipher.AEAD) and
 //     BenchmarkTinkEnvelope; BenchmarkGenerateDataKey, BenchmarkSign and
 //     BenchmarkGenerateMac.
 //

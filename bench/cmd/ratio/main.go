@@ -11,11 +11,16 @@
 //   - Medians: one row per benchmark and core count (the cores column),
 //     with the number of samples, the median and the range of ns/op, and
 //     the median MB/s, B/op and allocs/op.
-//   - Encrypt / Raw: at each size and core count that BenchmarkEncrypt and
-//     BenchmarkRawAESGCM share, their median ns/op, the ratio of the
-//     medians and the worst pair (slowest Encrypt sample over fastest Raw
-//     sample); with the BenchmarkTinkEnvelope median and its ratio to Raw
-//     when the run has it.
+//   - Encrypt / Raw: at each size and core count that
+//     BenchmarkEncrypt/size=<X>/policy=none (the default AllowAll policy)
+//     and BenchmarkRawAESGCM/size=<X> share, their median ns/op, the ratio
+//     of the medians and the worst pair (slowest Encrypt sample over
+//     fastest Raw sample); with the BenchmarkTinkEnvelope median and its
+//     ratio to Raw when the run has it.
+//   - Key policy / none: at each size and core count that
+//     BenchmarkEncrypt/size=<X>/policy=none and policy=keypolicy10 (the
+//     key-policy engine with a ten-statement key policy) share, their
+//     median ns/op and the ratio of the medians keypolicy10/none.
 //   - Peers: a table per benchmark family (BenchmarkEnvelope, ...) whose
 //     names have an /impl=<X> element. Its rows are the names without that
 //     element (op, size) at each core count; its columns the median ns/op of
@@ -42,7 +47,10 @@
 // ratio (the default GOMAXPROCS in a run of bench/run.sh):
 //
 //   - Encrypt+Decrypt of -size (1 KiB) within -target (2x) of
-//     RawAESGCM's seal+open.
+//     RawAESGCM's seal+open: BenchmarkEncrypt/size=<-size>/policy=none
+//     over BenchmarkRawAESGCM/size=<-size>.
+//   - Encrypt with a 10-statement key policy of 1 KiB within 1.15x of no
+//     policy: BenchmarkEncrypt/size=1KiB policy=keypolicy10/none <= 1.15.
 //   - BenchmarkEnvelope seal, and open, of 1 KiB: pocketkms/floor <= 1.2.
 //   - BenchmarkEnvelope seal, and open, of 1 MiB: pocketkms/tink <= 0.6.
 //   - BenchmarkStream seal, and open, of 256 MiB: tink/pocketkms >= 1.0 on
@@ -221,13 +229,20 @@ func coresText(n int) string {
 	return strconv.Itoa(n) + " cores"
 }
 
-// sizeOf returns the "size=..." part of a benchmark name, or "".
+// sizeOf returns the value of the "size=..." element of a benchmark name
+// (without the elements after it), or "".
 func sizeOf(name string) string {
 	_, sz, ok := strings.Cut(name, "/size=")
 	if !ok {
 		return ""
 	}
+	sz, _, _ = strings.Cut(sz, "/")
 	return sz
+}
+
+// encryptName returns the name of BenchmarkEncrypt at a size and policy.
+func encryptName(size, policy string) string {
+	return "BenchmarkEncrypt/size=" + size + "/policy=" + policy
 }
 
 // medianNs returns the median ns/op of a benchmark at a core count.
@@ -535,7 +550,10 @@ func (r *run) atHighest(desc, num, den string, limit float64, missing string) ch
 
 // targets returns the checks of every target but the Encrypt one.
 func (r *run) targets() []check {
-	var cs []check
+	cs := []check{r.atHighest(
+		"Encrypt with a 10-statement key policy of 1KiB within 1.15x of no policy",
+		encryptName("1KiB", "keypolicy10"), encryptName("1KiB", "none"), 1.15,
+		"run BenchmarkEncrypt/size=1KiB with policy=none and policy=keypolicy10")}
 	for _, t := range []struct {
 		size, peer, peerDesc string
 		limit                float64
@@ -615,15 +633,13 @@ func report(w io.Writer, r *run, o options) ([]check, error) {
 	}
 
 	// The Encrypt / Raw table, one row per size and core count that
-	// Encrypt and RawAESGCM share.
+	// Encrypt (policy=none) and RawAESGCM share.
 	var rows []key
 	coreCounts := map[int]bool{}
 	for _, k := range r.order {
-		if strings.HasPrefix(k.name, "BenchmarkEncrypt/") {
-			if sz := sizeOf(k.name); sz != "" && r.results[key{"BenchmarkRawAESGCM/size=" + sz, k.cores}] != nil {
-				rows = append(rows, k)
-				coreCounts[k.cores] = true
-			}
+		if sz := sizeOf(k.name); sz != "" && k.name == encryptName(sz, "none") && r.results[key{"BenchmarkRawAESGCM/size=" + sz, k.cores}] != nil {
+			rows = append(rows, k)
+			coreCounts[k.cores] = true
 		}
 	}
 	haveTink := false
@@ -635,10 +651,10 @@ func report(w io.Writer, r *run, o options) ([]check, error) {
 	if len(rows) > 0 {
 		fmt.Fprintln(bw)
 		if haveTink {
-			fmt.Fprintln(bw, "| size | Encrypt+Decrypt median ns/op | RawAESGCM median ns/op | **Encrypt / Raw** | worst pair (max Encrypt / min Raw) | TinkEnvelope median ns/op | Tink / Raw |")
+			fmt.Fprintln(bw, "| size | Encrypt+Decrypt (policy=none) median ns/op | RawAESGCM median ns/op | **Encrypt / Raw** | worst pair (max Encrypt / min Raw) | TinkEnvelope median ns/op | Tink / Raw |")
 			fmt.Fprintln(bw, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 		} else {
-			fmt.Fprintln(bw, "| size | Encrypt+Decrypt median ns/op | RawAESGCM median ns/op | **Encrypt / Raw** | worst pair (max Encrypt / min Raw) |")
+			fmt.Fprintln(bw, "| size | Encrypt+Decrypt (policy=none) median ns/op | RawAESGCM median ns/op | **Encrypt / Raw** | worst pair (max Encrypt / min Raw) |")
 			fmt.Fprintln(bw, "| --- | ---: | ---: | ---: | ---: |")
 		}
 	}
@@ -664,12 +680,13 @@ func report(w io.Writer, r *run, o options) ([]check, error) {
 		fmt.Fprintln(bw)
 	}
 
+	policies(bw, r)
 	peers(bw, r)
 
 	enc := r.atHighest(
 		fmt.Sprintf("Encrypt+Decrypt of %s within %.2gx of raw AES-256-GCM seal+open", o.size, o.target),
-		"BenchmarkEncrypt/size="+o.size, "BenchmarkRawAESGCM/size="+o.size, o.target,
-		fmt.Sprintf("run BenchmarkEncrypt and BenchmarkRawAESGCM at size=%s", o.size))
+		encryptName(o.size, "none"), "BenchmarkRawAESGCM/size="+o.size, o.target,
+		fmt.Sprintf("run BenchmarkEncrypt/size=%s/policy=none and BenchmarkRawAESGCM/size=%s", o.size, o.size))
 	enc.required = true
 	checks := append([]check{enc}, r.targets()...)
 	fmt.Fprintln(bw)
@@ -677,6 +694,36 @@ func report(w io.Writer, r *run, o options) ([]check, error) {
 		fmt.Fprintln(bw, c)
 	}
 	return checks, bw.Flush()
+}
+
+// policies writes the Key policy / none table: one row per size and core
+// count at which BenchmarkEncrypt ran with both policy=none and
+// policy=keypolicy10.
+func policies(w io.Writer, r *run) {
+	var rows []key
+	coreCounts := map[int]bool{}
+	for _, k := range r.order {
+		if sz := sizeOf(k.name); sz != "" && k.name == encryptName(sz, "none") && r.results[key{encryptName(sz, "keypolicy10"), k.cores}] != nil {
+			rows = append(rows, k)
+			coreCounts[k.cores] = true
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| size | Encrypt+Decrypt policy=none median ns/op | policy=keypolicy10 median ns/op | **keypolicy10 / none** |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: |")
+	for _, k := range rows {
+		sz := sizeOf(k.name)
+		none, _ := r.medianNs(k.name, k.cores)
+		kp, _ := r.medianNs(encryptName(sz, "keypolicy10"), k.cores)
+		label := sz
+		if len(coreCounts) > 1 {
+			label = fmt.Sprintf("%s (%s)", sz, coresText(k.cores))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | **%.2fx** |\n", label, fmtNs(none), fmtNs(kp), kp/none)
+	}
 }
 
 // passed reports whether the checks pass -strict: no target FAILs, and no

@@ -13,9 +13,9 @@ const sampleOutput = `goos: linux
 goarch: amd64
 pkg: github.com/pocketkms/kms/bench
 cpu: AMD EPYC
-BenchmarkEncrypt/size=1KiB-2         	  100000	      3000 ns/op	 341.33 MB/s	    4000 B/op	      40 allocs/op
-BenchmarkEncrypt/size=1KiB-2         	  100000	      5000 ns/op	 204.80 MB/s	    4000 B/op	      40 allocs/op
-BenchmarkEncrypt/size=1KiB-2         	  100000	      4000 ns/op	 256.00 MB/s	    4000 B/op	      40 allocs/op
+BenchmarkEncrypt/size=1KiB/policy=none-2         	  100000	      3000 ns/op	 341.33 MB/s	    4000 B/op	      40 allocs/op
+BenchmarkEncrypt/size=1KiB/policy=none-2         	  100000	      5000 ns/op	 204.80 MB/s	    4000 B/op	      40 allocs/op
+BenchmarkEncrypt/size=1KiB/policy=none-2         	  100000	      4000 ns/op	 256.00 MB/s	    4000 B/op	      40 allocs/op
 BenchmarkRawAESGCM/size=1KiB-2       	  500000	      1000 ns/op	1024.00 MB/s	    2100 B/op	       3 allocs/op
 BenchmarkRawAESGCM/size=1KiB-2       	  500000	      2500 ns/op	 409.60 MB/s	    2100 B/op	       3 allocs/op
 BenchmarkRawAESGCM/size=1KiB-2       	  500000	      2000 ns/op	 512.00 MB/s	    2100 B/op	       3 allocs/op
@@ -65,6 +65,7 @@ func find(t *testing.T, checks []check, desc string) check {
 // The descriptions of the targets, as printed.
 const (
 	dEncrypt      = "Encrypt+Decrypt of 1KiB within 2x of raw AES-256-GCM seal+open"
+	dPolicy       = "Encrypt with a 10-statement key policy of 1KiB within 1.15x of no policy"
 	dEnvSeal1K    = "Envelope seal of 1KiB within 1.2x of the floor"
 	dEnvOpen1K    = "Envelope open of 1KiB within 1.2x of the floor"
 	dEnvSeal1M    = "Envelope seal of 1MiB within 0.6x of Tink"
@@ -77,7 +78,9 @@ const (
 	dRSAOpen      = "EnvelopeRSA cached open of 1KiB within 1.5x of the symmetric Envelope open"
 	dSignedSeal   = "EnvelopeSigned seal of 1KiB within 1.2x of the floor"
 	dSignedOpen   = "EnvelopeSigned open of 1KiB within 1.2x of the floor"
-	nTargets      = 13
+	nTargets      = 14
+	encNone1K     = "BenchmarkEncrypt/size=1KiB/policy=none"
+	encKP1K       = "BenchmarkEncrypt/size=1KiB/policy=keypolicy10"
 	envelope      = "BenchmarkEnvelope/op="
 	streamSeal256 = "BenchmarkStream/op=seal/size=256MiB/impl="
 	streamOpen256 = "BenchmarkStream/op=open/size=256MiB/impl="
@@ -93,7 +96,7 @@ func TestSplitProcs(t *testing.T) {
 		{"BenchmarkStream/op=seal/size=256MiB/impl=tink", "BenchmarkStream/op=seal/size=256MiB/impl=tink", 1},
 		{"BenchmarkSign-16", "BenchmarkSign", 16},
 		{"BenchmarkSign", "BenchmarkSign", 1},
-		{"BenchmarkEncrypt/size=1KiB-2", "BenchmarkEncrypt/size=1KiB", 2},
+		{"BenchmarkEncrypt/size=1KiB/policy=keypolicy10-2", "BenchmarkEncrypt/size=1KiB/policy=keypolicy10", 2},
 		{"BenchmarkX-0", "BenchmarkX-0", 1},
 		{"BenchmarkX-", "BenchmarkX-", 1},
 		{"BenchmarkX-99999999999999999999999", "BenchmarkX-99999999999999999999999", 1},
@@ -111,13 +114,27 @@ func TestSplitImpl(t *testing.T) {
 	}{
 		{"BenchmarkEnvelope/op=seal/size=1KiB/impl=floor", "BenchmarkEnvelope/op=seal/size=1KiB", "floor", true},
 		{"BenchmarkX/impl=a/size=1", "BenchmarkX/size=1", "a", true},
-		{"BenchmarkEncrypt/size=1KiB", "BenchmarkEncrypt/size=1KiB", "", false},
+		{"BenchmarkEncrypt/size=1KiB/policy=none", "BenchmarkEncrypt/size=1KiB/policy=none", "", false},
 		{"BenchmarkX/simpl=a", "BenchmarkX/simpl=a", "", false},
 	} {
 		base, impl, ok := splitImpl(tc.in)
 		assert.Equal(t, tc.base, base, tc.in)
 		assert.Equal(t, tc.impl, impl, tc.in)
 		assert.Equal(t, tc.ok, ok, tc.in)
+	}
+}
+
+func TestSizeOf(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"BenchmarkEncrypt/size=1KiB/policy=none", "1KiB"},
+		{"BenchmarkEncrypt/size=64B/policy=keypolicy10", "64B"},
+		{"BenchmarkEnvelope/op=seal/size=1MiB/impl=pocketkms", "1MiB"},
+		{"BenchmarkRawAESGCM/size=4KiB", "4KiB"},
+		{"BenchmarkEncrypt/size=1KiB", "1KiB"},
+		{"BenchmarkSign", ""},
+		{"BenchmarkX/policy=none", ""},
+	} {
+		assert.Equal(t, tc.want, sizeOf(tc.in), tc.in)
 	}
 }
 
@@ -155,7 +172,7 @@ func TestParseKeepsCoresApart(t *testing.T) {
 func TestReport(t *testing.T) {
 	r, err := parse(strings.NewReader(sampleOutput))
 	require.NoError(t, err)
-	require.Len(t, r.results[key{"BenchmarkEncrypt/size=1KiB", 2}].samples, 3)
+	require.Len(t, r.results[key{encNone1K, 2}].samples, 3)
 	assert.Equal(t, []string{"goos: linux", "goarch: amd64", "pkg: github.com/pocketkms/kms/bench", "cpu: AMD EPYC"}, r.header)
 
 	var b strings.Builder
@@ -172,6 +189,7 @@ func TestReport(t *testing.T) {
 	assert.True(t, passed(checks, false))
 	assert.False(t, passed(checks, true), "the Envelope targets have no data")
 	assert.NotContains(t, out, "Peers of")
+	assert.NotContains(t, out, "keypolicy10 / none", "no keypolicy10 rows, no table")
 
 	out, checks = mustReport(t, sampleOutput, options{size: "1KiB", target: 1.5})
 	assert.Equal(t, fail, checks[0].status)
@@ -180,21 +198,48 @@ func TestReport(t *testing.T) {
 
 	out, checks = mustReport(t, sampleOutput, options{size: "4KiB", target: 2})
 	assert.Equal(t, noData, checks[0].status)
-	assert.Contains(t, out, "Target (Encrypt+Decrypt of 4KiB within 2x of raw AES-256-GCM seal+open): NO DATA (run BenchmarkEncrypt and BenchmarkRawAESGCM at size=4KiB)\n")
+	assert.Contains(t, out, "Target (Encrypt+Decrypt of 4KiB within 2x of raw AES-256-GCM seal+open): NO DATA (run BenchmarkEncrypt/size=4KiB/policy=none and BenchmarkRawAESGCM/size=4KiB)\n")
 	assert.False(t, passed(checks, false), "the Encrypt target's missing data fails -strict")
 }
 
-// The TinkEnvelope columns and one Encrypt / Raw row per core count.
+// The TinkEnvelope columns and one Encrypt / Raw row per core count, from
+// the policy=none rows only.
 func TestEncryptTable(t *testing.T) {
-	in := bench("BenchmarkEncrypt/size=1KiB", 1, 3000) + bench("BenchmarkRawAESGCM/size=1KiB", 1, 1000) +
-		bench("BenchmarkEncrypt/size=1KiB", 2, 2000) + bench("BenchmarkRawAESGCM/size=1KiB", 2, 1000) +
+	in := bench(encNone1K, 1, 3000) + bench("BenchmarkRawAESGCM/size=1KiB", 1, 1000) +
+		bench(encNone1K, 2, 2000) + bench("BenchmarkRawAESGCM/size=1KiB", 2, 1000) +
+		bench(encKP1K, 2, 9000) +
 		bench("BenchmarkTinkEnvelope/size=1KiB", 2, 7000)
 	out, checks := mustReport(t, in, defaults)
 	assert.Contains(t, out, "| 1KiB (1 core) | 3000 | 1000 | **3.00x** | 3.00x | | |\n")
 	assert.Contains(t, out, "| 1KiB (2 cores) | 2000 | 1000 | **2.00x** | 2.00x | 7000 | 7.00x |\n")
+	assert.NotContains(t, out, "| 1KiB (2 cores) | 9000 |", "keypolicy10 is not an Encrypt / Raw row")
 	// The target is taken at the most cores.
 	assert.Equal(t, pass, checks[0].status)
 	assert.Equal(t, 2.0, checks[0].value)
+
+	// The old name, without a policy element, is not policy=none.
+	_, checks = mustReport(t, bench("BenchmarkEncrypt/size=1KiB", 2, 2000)+bench("BenchmarkRawAESGCM/size=1KiB", 2, 1000), defaults)
+	assert.Equal(t, noData, checks[0].status)
+}
+
+// The Key policy / none table: one row per size and core count that has
+// both policies, none without Raw needed.
+func TestPolicyTable(t *testing.T) {
+	in := bench(encNone1K, 1, 2000) + bench(encKP1K, 1, 2300) +
+		bench(encNone1K, 2, 1000) + bench(encKP1K, 2, 1100, 1090, 1500) +
+		bench("BenchmarkEncrypt/size=64B/policy=none", 2, 500) + // no keypolicy10: no row
+		bench("BenchmarkEncrypt/size=4KiB/policy=keypolicy10", 2, 500) // no none: no row
+	out, checks := mustReport(t, in, defaults)
+	assert.Contains(t, out, "| size | Encrypt+Decrypt policy=none median ns/op | policy=keypolicy10 median ns/op | **keypolicy10 / none** |\n"+
+		"| --- | ---: | ---: | ---: |\n"+
+		"| 1KiB (1 core) | 2000 | 2300 | **1.15x** |\n"+
+		"| 1KiB (2 cores) | 1000 | 1100 | **1.10x** |\n\n")
+	assert.NotContains(t, out, "| 64B")
+	assert.NotContains(t, out, "| 4KiB")
+	assert.NotContains(t, out, "**Encrypt / Raw**", "no Raw, no Encrypt / Raw table")
+	c := find(t, checks, dPolicy)
+	assert.Equal(t, pass, c.status)
+	assert.Equal(t, 1.1, c.value, "at the most cores")
 }
 
 // Each target passes at its limit and fails just past it.
@@ -207,8 +252,18 @@ func TestTargets(t *testing.T) {
 		want           status
 		value          string
 	}{
-		{"encrypt pass", dEncrypt, bench("BenchmarkEncrypt/size=1KiB", 2, 2000) + bench("BenchmarkRawAESGCM/size=1KiB", 2, 1000), pass, "2.00x"},
-		{"encrypt fail", dEncrypt, bench("BenchmarkEncrypt/size=1KiB", 2, 2100) + bench("BenchmarkRawAESGCM/size=1KiB", 2, 1000), fail, "2.10x"},
+		{"encrypt pass", dEncrypt, bench(encNone1K, 2, 2000) + bench("BenchmarkRawAESGCM/size=1KiB", 2, 1000), pass, "2.00x"},
+		{"encrypt fail", dEncrypt, bench(encNone1K, 2, 2100) + bench("BenchmarkRawAESGCM/size=1KiB", 2, 1000), fail, "2.10x"},
+		{"encrypt keypolicy10 does not count", dEncrypt, bench(encKP1K, 2, 1000) + bench("BenchmarkRawAESGCM/size=1KiB", 2, 1000), noData, ""},
+
+		{"policy pass", dPolicy, bench(encKP1K, 2, 1090) + bench(encNone1K, 2, 1000), pass, "1.09x"},
+		{"policy pass at the limit", dPolicy, bench(encKP1K, 2, 1150) + bench(encNone1K, 2, 1000), pass, "1.15x"},
+		{"policy fail", dPolicy, bench(encKP1K, 2, 1200) + bench(encNone1K, 2, 1000), fail, "1.20x"},
+		{"policy fail just over", dPolicy, bench(encKP1K, 2, 11504) + bench(encNone1K, 2, 10000), fail, "1.1504x"},
+		{"policy faster than none", dPolicy, bench(encKP1K, 1, 900) + bench(encNone1K, 1, 1000), pass, "0.90x"},
+		{"policy needs none", dPolicy, bench(encKP1K, 2, 1000) + bench("BenchmarkRawAESGCM/size=1KiB", 2, 1000), noData, ""},
+		{"policy needs 1KiB", dPolicy, bench("BenchmarkEncrypt/size=4KiB/policy=keypolicy10", 2, 1000) + bench("BenchmarkEncrypt/size=4KiB/policy=none", 2, 1000), noData, ""},
+		{"policy needs the same cores", dPolicy, bench(encKP1K, 2, 1000) + bench(encNone1K, 1, 1000), noData, ""},
 
 		{"envelope seal 1KiB pass", dEnvSeal1K, env("seal", "1KiB", "pocketkms", 2, 1200) + env("seal", "1KiB", "floor", 2, 1000), pass, "1.20x"},
 		{"envelope seal 1KiB fail", dEnvSeal1K, env("seal", "1KiB", "pocketkms", 2, 1210) + env("seal", "1KiB", "floor", 2, 1000), fail, "1.21x"},
@@ -271,12 +326,12 @@ func TestTargets(t *testing.T) {
 			assert.Contains(t, out, line)
 			// Strict fails on a FAIL; a PASS or a NO DATA of a new target
 			// fails only through the Encrypt target having no data here,
-			// unless it is the Encrypt target.
+			// unless it is the Encrypt target, whose NO DATA fails too.
 			if tc.desc != dEncrypt {
 				assert.Equal(t, noData, checks[0].status)
 				checks[0].status = pass
 			}
-			assert.Equal(t, tc.want != fail, passed(checks, false))
+			assert.Equal(t, tc.want == pass || tc.want == noData && tc.desc != dEncrypt, passed(checks, false))
 		})
 	}
 }
@@ -302,7 +357,8 @@ func TestNoData(t *testing.T) {
 		assert.Equal(t, noData, c.status, c.desc)
 	}
 	for _, line := range []string{
-		"Target (" + dEncrypt + "): NO DATA (run BenchmarkEncrypt and BenchmarkRawAESGCM at size=1KiB)",
+		"Target (" + dEncrypt + "): NO DATA (run BenchmarkEncrypt/size=1KiB/policy=none and BenchmarkRawAESGCM/size=1KiB)",
+		"Target (" + dPolicy + "): NO DATA (run BenchmarkEncrypt/size=1KiB with policy=none and policy=keypolicy10)",
 		"Target (" + dEnvSeal1K + "): NO DATA (run BenchmarkEnvelope/op=seal/size=1KiB with impl=pocketkms and impl=floor)",
 		"Target (" + dEnvOpen1K + "): NO DATA (run BenchmarkEnvelope/op=open/size=1KiB with impl=pocketkms and impl=floor)",
 		"Target (" + dEnvSeal1M + "): NO DATA (run BenchmarkEnvelope/op=seal/size=1MiB with impl=pocketkms and impl=tink)",
@@ -371,7 +427,8 @@ const realistic = `goos: linux
 goarch: amd64
 pkg: github.com/pocketkms/kms/bench
 cpu: Oxide Virtual Turin-like Processor             
-BenchmarkEncrypt/size=1KiB-2 	  531892	      2301 ns/op	 444.99 MB/s	    2608 B/op	       5 allocs/op
+BenchmarkEncrypt/size=1KiB/policy=none-2 	  531892	      2301 ns/op	 444.99 MB/s	    2608 B/op	       5 allocs/op
+BenchmarkEncrypt/size=1KiB/policy=keypolicy10-2 	  490000	      2508 ns/op	 408.29 MB/s	    3100 B/op	       9 allocs/op
 BenchmarkRawAESGCM/size=1KiB-2        	  635322	      2356 ns/op	 434.68 MB/s	    2192 B/op	       3 allocs/op
 BenchmarkEnvelope/op=seal/size=1KiB/impl=pocketkms-2         	  126315	      9500 ns/op	 107.79 MB/s	    5000 B/op	      30 allocs/op
 BenchmarkEnvelope/op=seal/size=1KiB/impl=awsesdk-2           	   25000	     48000 ns/op	  21.33 MB/s	   40000 B/op	     600 allocs/op
@@ -431,6 +488,7 @@ func TestRealistic(t *testing.T) {
 	assert.Contains(t, out, "| Stream/op=seal/size=256MiB/impl=pocketkms | 2 | 1 | 110000000 | 110000000..110000000 | 2440.4 | 80000 | 120 |\n")
 	assert.Contains(t, out, "| Envelope/op=seal/size=1KiB/impl=floor | 2 | 1 | 8700 | 8700..8700 | 117.7 | 3000 | 12 |\n")
 	assert.Contains(t, out, "| 1KiB | 2301 | 2356 | **0.98x** | 0.98x |\n")
+	assert.Contains(t, out, "| 1KiB | 2301 | 2508 | **1.09x** |\n")
 
 	// The peers tables.
 	assert.Contains(t, out, "Peers of Envelope, median ns/op (a ratio below 1 favours pocketkms):\n\n"+
@@ -458,6 +516,7 @@ func TestRealistic(t *testing.T) {
 	// The targets, in order, after the tables.
 	want := "\n" +
 		"Target (" + dEncrypt + "): PASS at 0.98x\n" +
+		"Target (" + dPolicy + "): PASS at 1.09x\n" +
 		"Target (" + dEnvSeal1K + "): PASS at 1.09x\n" +
 		"Target (" + dEnvOpen1K + "): FAIL at 1.21x\n" +
 		"Target (" + dEnvSeal1M + "): PASS at 0.50x\n" +
