@@ -1,6 +1,7 @@
 package kms_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
@@ -187,4 +188,80 @@ func ExampleKeyRing_RunDue() {
 	// rotated to version 2
 	// old blob: true
 	// rewrapped blob: version 2, "last year's data"
+}
+
+func ExampleKeyPolicies() {
+	ctx := context.Background()
+	ring, err := kms.NewKeyRing(kms.Config{Policy: kms.KeyPolicies{}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	admin := kms.WithPrincipal(ctx, kms.Principal{ARN: "arn:aws:iam::111122223333:role/admin"})
+	app := kms.WithPrincipal(ctx, kms.Principal{ARN: "arn:aws:iam::111122223333:role/app"})
+	key, err := ring.CreateKey(admin, kms.CreateKeyInput{Policy: `{
+	  "Version": "2012-10-17",
+	  "Statement": [
+	    {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
+	     "Action": "kms:*", "Resource": "*"},
+	    {"Sid": "AppForTenant7", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/app"},
+	     "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*",
+	     "Condition": {"StringEquals": {"kms:EncryptionContext:tenant": "7"}}}
+	  ]
+	}`})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = ring.Encrypt(app, kms.EncryptInput{KeyID: key.KeyID, Plaintext: []byte("x"), EncryptionContext: kms.EncryptionContext{"tenant": "7"}})
+	fmt.Println("tenant 7:", err)
+	_, err = ring.Encrypt(app, kms.EncryptInput{KeyID: key.KeyID, Plaintext: []byte("x"), EncryptionContext: kms.EncryptionContext{"tenant": "8"}})
+	fmt.Println("tenant 8:", errors.Is(err, kms.ErrAccessDenied))
+
+	// A grant lets the app encrypt for tenant 8 too, with exactly that context.
+	_, err = ring.CreateGrant(admin, kms.CreateGrantInput{
+		KeyID: key.KeyID, GranteePrincipal: "arn:aws:iam::111122223333:role/app", Operations: []kms.Op{kms.OpEncrypt},
+		Constraints: &kms.GrantConstraints{EncryptionContextEquals: kms.EncryptionContext{"tenant": "8"}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = ring.Encrypt(app, kms.EncryptInput{KeyID: key.KeyID, Plaintext: []byte("x"), EncryptionContext: kms.EncryptionContext{"tenant": "8"}})
+	fmt.Println("tenant 8 with the grant:", err)
+	// Output:
+	// tenant 7: <nil>
+	// tenant 8: true
+	// tenant 8 with the grant: <nil>
+}
+
+func ExampleOpenChainedLog() {
+	ctx := context.Background()
+	store := kms.NewMemoryStore()
+	root, err := kms.NewAESRootKey(make([]byte, 32), nil) // real programs load a secret root key
+	if err != nil {
+		log.Fatal(err)
+	}
+	var file bytes.Buffer // an append-only file in real programs
+	chain := kms.ChainConfig{Store: store, RootKey: root}
+	audit, err := kms.OpenChainedLog(ctx, &file, chain)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ring, err := kms.NewKeyRing(kms.Config{Store: store, RootKey: root, Auditor: audit, AuditRequired: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := ring.CreateKey(ctx, kms.CreateKeyInput{}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := ring.ListKeys(ctx, kms.ListKeysInput{}); err != nil {
+		log.Fatal(err)
+	}
+	report, err := kms.VerifyChainedLog(ctx, bytes.NewReader(file.Bytes()), chain)
+	fmt.Println(report.Records, err)
+
+	edited := bytes.Replace(file.Bytes(), []byte(`"op":"ListKeys"`), []byte(`"op":"ListAliases"`), 1)
+	_, err = kms.VerifyChainedLog(ctx, bytes.NewReader(edited), chain)
+	fmt.Println(err)
+	// Output:
+	// 2 <nil>
+	// kms: audit log: line 2 (record 2): MAC does not verify (edited or forged)
 }
