@@ -496,7 +496,9 @@ type principalKey struct{}
 
 // WithPrincipal returns a context that carries p as the caller.
 // Calls whose context carries no principal are made by the zero Principal:
-// AllowAll lets them through and audit events record an empty principal.
+// AllowAll lets them through, KeyPolicies lets them match only statements
+// whose Principal is "*" (and no grant, and no operation on no key), and
+// audit events record an empty principal.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
