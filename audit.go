@@ -13,6 +13,15 @@ import (
 // allowed, denied or failed. It may be called concurrently. Its context is
 // never cancelled, so records survive a caller's cancellation.
 //
+// RunDue is not an operation but a runner: it reports each automatic
+// rotation (OpRotateKey) and each deletion (OpDeleteKey) it performs as an
+// event of its own, and nothing when nothing is due. An Envelope is audited
+// through the KeyRing operations it performs on its recipients' keys (one
+// GenerateDataKey or Encrypt per KeyRing recipient when sealing, one
+// Decrypt when opening); a message that fails before any key is used (it
+// does not parse, say) and a data key served from the Envelope's cache
+// cause no event.
+//
 // When Config.AuditRequired is set, an error from Audit fails the operation
 // with [ErrAuditFailed] before any result is released (fail closed);
 // otherwise the error is dropped. The event is written once the operation

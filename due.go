@@ -177,10 +177,13 @@ func (r *KeyRing) destroyKey(ctx context.Context, cur *KeyRecord) error {
 	if errors.Is(err, errNotDue) || errors.Is(err, ErrKeyDeleted) {
 		return errNotDue // cancelled, or destroyed by another ring: no event
 	}
-	if err == nil {
-		err = r.deleteAliasesOf(ctx, cur.KeyID)
+	if err := c.end(err); err != nil {
+		return err
 	}
-	return c.end(err)
+	// The key is deleted, and audited as such. Its aliases go with it; if
+	// removing them fails now, the sweep of the next RunDue removes them.
+	_ = r.deleteAliasesOf(ctx, cur.KeyID)
+	return nil
 }
 
 // deleteAliasesOf deletes every alias pointing to a key.
