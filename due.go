@@ -170,7 +170,7 @@ func (r *KeyRing) destroyKey(ctx context.Context, cur *KeyRecord) error {
 				v.State, v.DestroyedAt = VersionDestroyed, now
 			}
 		}
-		rec.State, rec.Import = KeyStateDeleted, nil
+		rec.State, rec.Import, rec.Grants = KeyStateDeleted, nil, nil // grants go with the key
 		rec.RotationPeriodDays, rec.NextRotation = 0, time.Time{}
 		return nil
 	})

@@ -47,7 +47,8 @@ type Grant struct {
 
 // GrantConstraints limit a grant's cryptographic operations to requests
 // whose encryption context equals (EncryptionContextEquals) or includes
-// (EncryptionContextSubset) the given pairs. Context keys compare without
+// (EncryptionContextSubset) the given pairs; a grant has one or the other,
+// and an empty map counts as none. Context keys compare without
 // regard to case, values exactly. They apply to the operations that take an
 // encryption context; a grant with constraints still allows DescribeKey and
 // RetireGrant, as in AWS KMS.
@@ -227,8 +228,8 @@ func (r *KeyRing) newGrant(e *keyEntry, caller Principal, in CreateGrantInput) (
 	if g.IssuingAccount == "" {
 		g.IssuingAccount = r.cfg.Account
 	}
-	if gc := in.Constraints; gc != nil && (gc.EncryptionContextEquals != nil || gc.EncryptionContextSubset != nil) {
-		if gc.EncryptionContextEquals != nil && gc.EncryptionContextSubset != nil {
+	if gc := in.Constraints; gc != nil && (len(gc.EncryptionContextEquals) > 0 || len(gc.EncryptionContextSubset) > 0) {
+		if len(gc.EncryptionContextEquals) > 0 && len(gc.EncryptionContextSubset) > 0 {
 			return nil, fmt.Errorf("%w: a grant takes EncryptionContextEquals or EncryptionContextSubset, not both", ErrInvalidArgument)
 		}
 		if e.rec.Spec != SymmetricDefault {
@@ -244,9 +245,11 @@ func (r *KeyRing) newGrant(e *keyEntry, caller Principal, in CreateGrantInput) (
 				}
 			}
 		}
-		g.Constraints = &GrantConstraints{
-			EncryptionContextEquals: maps.Clone(gc.EncryptionContextEquals),
-			EncryptionContextSubset: maps.Clone(gc.EncryptionContextSubset),
+		g.Constraints = &GrantConstraints{}
+		if len(gc.EncryptionContextEquals) > 0 {
+			g.Constraints.EncryptionContextEquals = maps.Clone(gc.EncryptionContextEquals)
+		} else {
+			g.Constraints.EncryptionContextSubset = maps.Clone(gc.EncryptionContextSubset)
 		}
 	}
 	return g, nil
@@ -389,7 +392,10 @@ func (r *KeyRing) freshGrants(ctx context.Context, e *keyEntry) (*keyEntry, erro
 		return e, nil
 	}
 	if len(toks) > MaxGrantTokens {
-		return nil, fmt.Errorf("%w: at most %d grant tokens", ErrInvalidGrantToken, MaxGrantTokens)
+		return nil, fmt.Errorf("%w: at most %d grant tokens", ErrInvalidArgument, MaxGrantTokens)
+	}
+	if slices.Contains(toks, "") {
+		return nil, fmt.Errorf("%w: a grant token is empty", ErrInvalidArgument)
 	}
 	stale := false
 	for _, t := range toks {
@@ -542,6 +548,9 @@ func (r *KeyRing) listRetirableGrants(ctx context.Context, c *call, in ListRetir
 		} else if err != nil {
 			return storeErr(err)
 		}
+		if rec.State == KeyStateDeleted {
+			return nil // a deleted key has no grants
+		}
 		var gs []Grant
 		for _, g := range rec.Grants {
 			if g.RetiringPrincipal == in.RetiringPrincipal && (in.Marker == "" || pos(g) > in.Marker) {
@@ -637,6 +646,21 @@ func (r *KeyRing) removeGrant(ctx context.Context, c *call, op Op, in RetireGran
 	}
 	i := slices.IndexFunc(e.rec.Grants, func(g Grant) bool { return g.GrantID == grantID })
 	if i < 0 {
+		// The ring's copy may predate the grant (made through another ring
+		// sharing the Store): read the key again before saying it is gone.
+		if e, err = r.reload(ctx, e.rec.KeyID, e); err != nil {
+			return err
+		}
+		i = slices.IndexFunc(e.rec.Grants, func(g Grant) bool { return g.GrantID == grantID })
+	}
+	if i < 0 {
+		if op == OpRevokeGrant {
+			// Ask first, so that whether a grant exists is no answer to
+			// those who may not revoke it.
+			if err := c.authorizeGrant(op, e, &Grant{KeyID: e.rec.KeyID, GrantID: grantID}); err != nil {
+				return err
+			}
+		}
 		return fmt.Errorf("%w: no grant %s on the key", ErrNotFound, grantID)
 	}
 	g := e.rec.Grants[i].clone()
