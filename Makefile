@@ -10,8 +10,9 @@ run:
 	$(GO) run ./examples/quickstart
 
 # test runs every check and the whole suite under the race detector. It
-# installs what the tests need: staticcheck, and Node.js with the official
-# AWS Encryption SDK for JavaScript for the interoperability tests.
+# installs what the tests need: staticcheck, Node.js with the official AWS
+# Encryption SDK for JavaScript for the interoperability tests, and
+# PostgreSQL for the SQL store's tests.
 test: fmt-check vet staticcheck interop-deps race
 
 interop-deps:
@@ -34,8 +35,10 @@ staticcheck:
 	$(GOBIN)/staticcheck ./...
 	cd bench && $(GOBIN)/staticcheck ./...
 
+# The library's suite runs beside a private PostgreSQL server, which
+# scripts/with-postgres.sh installs (Debian's package), starts and stops.
 race:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	bash scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
 	cd bench && $(GO) test -race -count=1 -timeout 20m ./...
 
 # bench runs the benchmarks beside their peers and prints the ratios.
