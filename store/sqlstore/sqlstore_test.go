@@ -44,8 +44,9 @@ func postgresDSN(t *testing.T) string {
 	return dsn
 }
 
-// newPostgres returns a store in a new, empty schema of the test database.
-func newPostgres(t *testing.T) *sqlstore.Store {
+// schemaDSN returns the connection string of a new, empty schema of the
+// test database, dropped when the test ends.
+func schemaDSN(t *testing.T) string {
 	t.Helper()
 	dsn := postgresDSN(t)
 	var b [6]byte
@@ -59,7 +60,13 @@ func newPostgres(t *testing.T) *sqlstore.Store {
 		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
 		admin.Close()
 	})
-	s, err := sqlstore.OpenPostgres(context.Background(), withSearchPath(dsn, schema))
+	return withSearchPath(dsn, schema)
+}
+
+// newPostgres returns a store in a new, empty schema of the test database.
+func newPostgres(t *testing.T) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.OpenPostgres(context.Background(), schemaDSN(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
