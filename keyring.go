@@ -516,6 +516,47 @@ func (r *KeyRing) reload(ctx context.Context, id string, prev *keyEntry) (*keyEn
 	return e, nil
 }
 
+// maxUpdateAttempts bounds the retries of a key update that conflicts with
+// other writers of the Store.
+const maxUpdateAttempts = 20
+
+// sleepJitter waits a random time of up to attempt milliseconds, or until
+// ctx ends.
+func sleepJitter(ctx context.Context, rand io.Reader, attempt int) error {
+	var b [2]byte
+	_, _ = io.ReadFull(rand, b[:])
+	d := time.Duration(int(binary.BigEndian.Uint16(b[:]))%(attempt*1000)+100) * time.Microsecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Forget drops the ring's cached copy of a key (named by key ID) or alias
+// (alias/<name>), so that its next use reads the Store. Stores that learn
+// of other writers' changes call it (sqlstore's Follow); the ring's own
+// changes never need it.
+func (r *KeyRing) Forget(name string) {
+	if strings.HasPrefix(name, "alias/") {
+		r.aliasGen.Add(1)
+		r.aliases.Delete(name)
+		return
+	}
+	r.keys.Delete(name)
+}
+
+// ForgetAll drops every cached key and alias, for a Store that may have
+// missed changes (after losing its notification connection, say).
+func (r *KeyRing) ForgetAll() {
+	r.aliasGen.Add(1)
+	r.aliases.Clear()
+	r.keys.Clear()
+}
+
 // publish stores an entry the ring has just written to the Store.
 func (r *KeyRing) publish(e *keyEntry) {
 	e.checked.Store(r.cfg.Clock.Now().UnixNano())
@@ -704,7 +745,16 @@ func (r *KeyRing) update(ctx context.Context, id string, mutate func(rec *KeyRec
 			return nil, fmt.Errorf("%w: key %s: the change would store an invalid record: %s", ErrInternal, id, err)
 		}
 		err := r.cfg.Store.PutKey(ctx, rec)
-		if errors.Is(err, ErrConflict) && attempt < 3 {
+		if errors.Is(err, ErrConflict) && attempt < maxUpdateAttempts {
+			// Another writer of the Store got there first: read its change
+			// and apply ours on top. After a few collisions, wait a little
+			// (longer each time, at random) so that writers racing on one
+			// key in several processes all get through.
+			if attempt >= 2 {
+				if err := sleepJitter(ctx, r.cfg.Rand, attempt); err != nil {
+					return nil, err
+				}
+			}
 			if cur, err = r.reload(ctx, id, cur); err != nil {
 				return nil, err
 			}

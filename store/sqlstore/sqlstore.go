@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"           // registers the "sqlite" driver
 
@@ -34,6 +35,7 @@ import (
 type Store struct {
 	db *sql.DB
 	d  dialect
+	pg *pgx.ConnConfig // PostgreSQL: for Follow's own connection
 }
 
 var (
@@ -110,7 +112,12 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return open(ctx, stdlib.OpenDB(*cfg), postgresDialect)
+	s, err := open(ctx, stdlib.OpenDB(*cfg), postgresDialect)
+	if err != nil {
+		return nil, err
+	}
+	s.pg = cfg
+	return s, nil
 }
 
 func open(ctx context.Context, db *sql.DB, d dialect) (*Store, error) {
@@ -248,6 +255,7 @@ func (s *Store) PutKey(ctx context.Context, r *kms.KeyRecord) error {
 		}
 		return kms.ErrConflict
 	}
+	s.notify(ctx, r.KeyID)
 	return nil
 }
 
@@ -299,6 +307,7 @@ func (s *Store) PutAlias(ctx context.Context, a kms.AliasRecord, create bool) er
 		}
 		return kms.ErrNotFound
 	}
+	s.notify(ctx, a.Name)
 	return nil
 }
 
@@ -333,6 +342,7 @@ func (s *Store) DeleteAlias(ctx context.Context, name string) error {
 	} else if n == 0 {
 		return kms.ErrNotFound
 	}
+	s.notify(ctx, name)
 	return nil
 }
 
