@@ -295,3 +295,72 @@ func TestTwoProcesses(t *testing.T) {
 		assert.Equal(t, uint32(i+1), v.Version)
 	}
 }
+
+// TestRunDueOnceAcrossInstances: rings on separate connections to one
+// database all run RunDue at once; each due rotation and deletion happens
+// exactly once.
+func TestRunDueOnceAcrossInstances(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			dsn := dsnFor(t, dialect)
+			clock := kmstest.NewClock(kmstest.Epoch)
+			var rings []*kms.KeyRing
+			for range 3 {
+				s, err := sqlstore.Open(ctx, dsn)
+				require.NoError(t, err)
+				t.Cleanup(func() { s.Close() })
+				r, err := kms.NewKeyRing(kms.Config{Store: s, RootKey: childRoot(), Clock: clock})
+				require.NoError(t, err)
+				rings = append(rings, r)
+			}
+			var rotating, doomed []string
+			for i := range 6 {
+				k, err := rings[i%3].CreateKey(ctx, kms.CreateKeyInput{})
+				require.NoError(t, err)
+				if i%2 == 0 {
+					require.NoError(t, rings[0].EnableKeyRotation(ctx, kms.EnableKeyRotationInput{KeyID: k.KeyID, RotationPeriodInDays: 90}))
+					rotating = append(rotating, k.KeyID)
+				} else {
+					_, err := rings[1].ScheduleKeyDeletion(ctx, k.KeyID, 7)
+					require.NoError(t, err)
+					doomed = append(doomed, k.KeyID)
+				}
+			}
+			clock.Advance(91 * 24 * time.Hour)
+			var mu sync.Mutex
+			rotated, deleted := map[string]int{}, map[string]int{}
+			var wg sync.WaitGroup
+			for _, r := range rings {
+				for range 2 {
+					wg.Go(func() {
+						out, err := r.RunDue(ctx)
+						assert.NoError(t, err)
+						mu.Lock()
+						defer mu.Unlock()
+						for _, rot := range out.Rotated {
+							rotated[rot.KeyID]++
+						}
+						for _, id := range out.Deleted {
+							deleted[id]++
+						}
+					})
+				}
+			}
+			wg.Wait()
+			for _, id := range rotating {
+				assert.Equal(t, 1, rotated[id], "key %s rotations", id)
+				m, err := rings[2].DescribeKey(ctx, id)
+				require.NoError(t, err)
+				assert.Equal(t, 2, m.Versions)
+			}
+			for _, id := range doomed {
+				assert.Equal(t, 1, deleted[id], "key %s deletions", id)
+			}
+			assert.Len(t, rotated, len(rotating))
+			assert.Len(t, deleted, len(doomed))
+		})
+	}
+}
