@@ -47,6 +47,8 @@ type AuditStore interface {
 	// PutAuditState creates (Revision 0) or updates a chain's state as a
 	// compare-and-swap on Revision, like PutKey.
 	PutAuditState(ctx context.Context, s *AuditState) error
+	// ListAuditChains returns the names of every chain, in order.
+	ListAuditChains(ctx context.Context) ([]string, error)
 }
 
 // ChainConfig configures a chained audit log.
@@ -393,5 +395,41 @@ func (s *MemoryStore) PutAuditState(_ context.Context, st *AuditState) error {
 	c := st.clone()
 	c.Revision++
 	s.audit[st.Chain] = c
+	return nil
+}
+
+// ListAuditChains implements AuditStore.
+func (s *MemoryStore) ListAuditChains(context.Context) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return sortedKeys(s.audit), nil
+}
+
+// GetSetting implements SettingsStore.
+func (s *MemoryStore) GetSetting(_ context.Context, name string) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, ok := s.settings[name]
+	if !ok {
+		return "", ErrNotFound
+	}
+	return v, nil
+}
+
+// PutSetting implements SettingsStore.
+func (s *MemoryStore) PutSetting(_ context.Context, name, value, old string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.settings == nil {
+		s.settings = make(map[string]string)
+	}
+	cur, ok := s.settings[name]
+	switch {
+	case old == "" && ok:
+		return ErrAlreadyExists
+	case old != "" && (!ok || cur != old):
+		return ErrConflict
+	}
+	s.settings[name] = value
 	return nil
 }

@@ -163,18 +163,20 @@ func (r *KeyRecord) clone() *KeyRecord {
 // MemoryStore is a Store in memory, the default when Config.Store is nil.
 // It is safe for concurrent use. Its zero value is ready.
 type MemoryStore struct {
-	mu      sync.RWMutex
-	keys    map[string]*KeyRecord
-	aliases map[string]AliasRecord
-	audit   map[string]*AuditState
+	mu       sync.RWMutex
+	keys     map[string]*KeyRecord
+	aliases  map[string]AliasRecord
+	audit    map[string]*AuditState
+	settings map[string]string
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
 var (
-	_ Store      = (*MemoryStore)(nil)
-	_ AuditStore = (*MemoryStore)(nil)
+	_ Store         = (*MemoryStore)(nil)
+	_ AuditStore    = (*MemoryStore)(nil)
+	_ SettingsStore = (*MemoryStore)(nil)
 )
 
 // GetKey implements Store.
@@ -289,8 +291,10 @@ func (s *MemoryStore) ListAliases(_ context.Context, keyID, after string, limit 
 // RootKey wraps and unwraps key material before it reaches a Store. The
 // associated data binds a wrapped value to the key and version it belongs
 // to; Unwrap must fail if it differs. Implementations must be safe for
-// concurrent use. Any Tink AEAD (including Tink's KMS-backed AEADs) fits
-// through a two-line adapter.
+// concurrent use. NewAESRootKey, RootKeyFromFile, RootKeyFromEnv and
+// NewPassphraseRootKey hold the key in the process; NewTinkRootKey takes any
+// Tink AEAD, including Tink's KMS-backed ones, so the root key can stay in
+// AWS KMS, GCP KMS or Vault. RootKeys and RewrapRootKey rotate it.
 type RootKey interface {
 	Wrap(ctx context.Context, plaintext, associatedData []byte) ([]byte, error)
 	Unwrap(ctx context.Context, wrapped, associatedData []byte) ([]byte, error)

@@ -32,6 +32,11 @@ func Run(t *testing.T, newStore func(t *testing.T) kms.Store) {
 		require.True(t, ok, "a Store must keep chained audit logs (kms.AuditStore)")
 		testAuditState(t, s)
 	})
+	t.Run("Settings", func(t *testing.T) {
+		s, ok := newStore(t).(kms.SettingsStore)
+		require.True(t, ok, "a Store must keep settings (kms.SettingsStore)")
+		testSettings(t, s)
+	})
 }
 
 func record(id string) *kms.KeyRecord {
@@ -251,4 +256,26 @@ func testAuditState(t *testing.T, s kms.AuditStore) {
 
 	_, err = s.GetAuditState(ctx, "other")
 	require.ErrorIs(t, err, kms.ErrNotFound, "chains are kept apart")
+	require.NoError(t, s.PutAuditState(ctx, &kms.AuditState{Chain: "b-chain", WrappedKey: []byte("w2")}))
+	names, err := s.ListAuditChains(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b-chain", "default"}, names)
+}
+
+// testSettings checks settings: create-only with old "", compare-and-swap
+// on the old value otherwise.
+func testSettings(t *testing.T, s kms.SettingsStore) {
+	ctx := context.Background()
+	_, err := s.GetSetting(ctx, "a")
+	require.ErrorIs(t, err, kms.ErrNotFound)
+	require.NoError(t, s.PutSetting(ctx, "a", "1", ""))
+	require.ErrorIs(t, s.PutSetting(ctx, "a", "2", ""), kms.ErrAlreadyExists)
+	require.ErrorIs(t, s.PutSetting(ctx, "a", "2", "0"), kms.ErrConflict, "a stale old value")
+	require.ErrorIs(t, s.PutSetting(ctx, "b", "2", "1"), kms.ErrConflict, "an update of an absent setting")
+	require.NoError(t, s.PutSetting(ctx, "a", "2", "1"))
+	v, err := s.GetSetting(ctx, "a")
+	require.NoError(t, err)
+	assert.Equal(t, "2", v)
+	_, err = s.GetSetting(ctx, "b")
+	require.ErrorIs(t, err, kms.ErrNotFound)
 }

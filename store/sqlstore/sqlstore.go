@@ -30,7 +30,8 @@ import (
 	"github.com/pocketkms/kms"
 )
 
-// Store is a kms.Store and kms.AuditStore in a SQL database. It is safe
+// Store is a kms.Store, kms.AuditStore and kms.SettingsStore in a SQL
+// database. It is safe
 // for concurrent use, also by several processes on one database.
 type Store struct {
 	db *sql.DB
@@ -39,8 +40,9 @@ type Store struct {
 }
 
 var (
-	_ kms.Store      = (*Store)(nil)
-	_ kms.AuditStore = (*Store)(nil)
+	_ kms.Store         = (*Store)(nil)
+	_ kms.AuditStore    = (*Store)(nil)
+	_ kms.SettingsStore = (*Store)(nil)
 )
 
 // dialect is what differs between SQLite and PostgreSQL.
@@ -453,4 +455,63 @@ func decodeKey(doc string) (*kms.KeyRecord, error) {
 func encodeKey(r *kms.KeyRecord) (string, error) {
 	b, err := json.Marshal(docOf(r))
 	return string(b), err
+}
+
+// ListAuditChains implements kms.AuditStore.
+func (s *Store) ListAuditChains(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT chain FROM pocketkms_audit_chains ORDER BY chain`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: listing audit chains: %w", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("sqlstore: listing audit chains: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: listing audit chains: %w", err)
+	}
+	return out, nil
+}
+
+// GetSetting implements kms.SettingsStore.
+func (s *Store) GetSetting(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT value FROM pocketkms_settings WHERE name = ?`), name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", kms.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlstore: reading setting %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// PutSetting implements kms.SettingsStore.
+func (s *Store) PutSetting(ctx context.Context, name, value, old string) error {
+	var res sql.Result
+	var err error
+	if old == "" {
+		res, err = s.db.ExecContext(ctx, s.d.q(`INSERT INTO pocketkms_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, value)
+	} else {
+		res, err = s.db.ExecContext(ctx, s.d.q(`UPDATE pocketkms_settings SET value = ? WHERE name = ? AND value = ?`), value, name, old)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: writing setting %s: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlstore: writing setting %s: %w", name, err)
+	}
+	if n == 0 {
+		if old == "" {
+			return kms.ErrAlreadyExists
+		}
+		return kms.ErrConflict
+	}
+	return nil
 }
