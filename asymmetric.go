@@ -84,6 +84,7 @@ func (r *KeyRing) Sign(ctx context.Context, in SignInput) (*SignOutput, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.messageType = in.MessageType
 		if err := c.authorize(OpSign, e, nil, string(in.SigningAlgorithm)); err != nil {
 			return nil, err
 		}
@@ -140,6 +141,7 @@ func (r *KeyRing) Verify(ctx context.Context, in VerifyInput) (*VerifyOutput, er
 		if len(in.Signature) == 0 || len(in.Signature) > MaxSignatureSize {
 			return nil, fmt.Errorf("%w: Signature must be 1 to %d bytes", ErrInvalidArgument, MaxSignatureSize)
 		}
+		c.messageType = in.MessageType
 		if err := c.authorize(OpVerify, e, nil, string(in.SigningAlgorithm)); err != nil {
 			return nil, err
 		}
@@ -357,6 +359,7 @@ func (r *KeyRing) generateDataKeyPair(ctx context.Context, op Op, in GenerateDat
 		if !ok {
 			return nil, fmt.Errorf("%w: unknown KeyPairSpec %q", ErrInvalidArgument, in.KeyPairSpec)
 		}
+		c.pairSpec = in.KeyPairSpec
 		e, err := r.symmetricKey(ctx, &c, op, in.KeyID, in.EncryptionContext)
 		if err != nil {
 			return nil, err

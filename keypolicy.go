@@ -2,11 +2,13 @@ package kms
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -184,6 +186,11 @@ func parsePolicy(doc string) (*keyPolicy, error) {
 	if !utf8.ValidString(doc) {
 		return nil, docErr("", "the document is not valid UTF-8")
 	}
+	for i, r := range doc {
+		if !(r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0x7e || r >= 0xa0 && r <= 0xff) {
+			return nil, docErr("", fmt.Sprintf("character %U at byte %d is not allowed: a key policy holds printable ASCII and Latin-1 characters, tab, line feed and carriage return", r, i))
+		}
+	}
 	if err := checkJSON(doc); err != nil {
 		return nil, docErr("", err.Error())
 	}
@@ -191,11 +198,16 @@ func parsePolicy(doc string) (*keyPolicy, error) {
 	if err := json.Unmarshal([]byte(doc), &top); err != nil {
 		return nil, docErr("", "the document is not a JSON object")
 	}
-	for name := range top {
+	for _, name := range sortedKeys(top) {
 		switch name {
 		case "Version", "Id", "Statement":
 		default:
 			return nil, docErr(name, "unknown element")
+		}
+	}
+	for _, name := range []string{"Version", "Id", "Statement"} {
+		if raw, ok := top[name]; ok && string(bytes.TrimSpace(raw)) == "null" {
+			return nil, docErr(name, "must not be null")
 		}
 	}
 	if raw, ok := top["Version"]; ok {
@@ -326,11 +338,14 @@ func parseStatement(raw json.RawMessage) (*statement, *PolicyError) {
 			return nil, fail("Sid", "must be a string")
 		}
 	}
-	for name := range m {
+	for _, name := range sortedKeys(m) {
 		switch name {
 		case "Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition":
 		default:
 			return nil, fail(name, "unknown element")
+		}
+		if string(bytes.TrimSpace(m[name])) == "null" {
+			return nil, fail(name, "must not be null")
 		}
 	}
 	var effect string
@@ -386,7 +401,7 @@ func parseStatement(raw json.RawMessage) (*statement, *PolicyError) {
 	}
 
 	if raw, ok := m["Condition"]; ok {
-		conds, perr := parseConditions(raw)
+		conds, perr := parseConditions(raw, s.deny)
 		if perr != nil {
 			perr.Sid = s.sid
 			perr.Field = "Condition" + perr.Field
@@ -464,7 +479,8 @@ func parsePrincipal(raw json.RawMessage) (*principalSet, string) {
 		return nil, `must be "*" or an object such as {"AWS": "arn:aws:iam::111122223333:root"}`
 	}
 	ps := &principalSet{}
-	for kind, v := range m {
+	for _, kind := range sortedKeys(m) {
+		v := m[kind]
 		list, err := stringList(v)
 		if err != "" {
 			return nil, kind + " " + err
@@ -522,6 +538,9 @@ const (
 	opDateGreaterThanEquals
 	opBool
 	opNull
+	opArnLike // ArnEquals and ArnLike, which IAM evaluates alike
+	opIPAddress
+	opBinaryEquals
 )
 
 // condOps maps operator names to their base comparison and whether it is
@@ -568,6 +587,16 @@ func lookupCondOp(name string) (condOp, bool, bool) {
 		return opBool, false, true
 	case "Null":
 		return opNull, false, true
+	case "ArnEquals", "ArnLike":
+		return opArnLike, false, true
+	case "ArnNotEquals", "ArnNotLike":
+		return opArnLike, true, true
+	case "IpAddress":
+		return opIPAddress, false, true
+	case "NotIpAddress":
+		return opIPAddress, true, true
+	case "BinaryEquals":
+		return opBinaryEquals, false, true
 	}
 	return 0, false, false
 }
@@ -591,9 +620,12 @@ type condition struct {
 	strs     []string // string, bool and null values (lower case for IgnoreCase and Bool)
 	nums     []float64
 	times    []time.Time
+	prefixes []netip.Prefix
 }
 
-func parseConditions(raw json.RawMessage) ([]condition, *PolicyError) {
+// parseConditions parses a Condition element of an Allow (deny false) or
+// Deny statement.
+func parseConditions(raw json.RawMessage, deny bool) ([]condition, *PolicyError) {
 	var ops map[string]map[string]json.RawMessage
 	if json.Unmarshal(raw, &ops) != nil {
 		return nil, &PolicyError{Reason: `must be an object of operators, each an object of condition keys, as in {"StringEquals": {"kms:EncryptionContext:app": "billing"}}`}
@@ -637,6 +669,20 @@ func parseConditions(raw json.RawMessage) ([]condition, *PolicyError) {
 			if err := c.setValues(vals); err != "" {
 				return nil, &PolicyError{Field: f, Reason: err}
 			}
+			if key.kind == keyEncryptionContext && set == setForAllValues {
+				return nil, &PolicyError{Field: f, Reason: "ForAllValues on kms:EncryptionContext:<key> is overly permissive (it holds when the key is absent); use StringEquals, or ForAllValues on kms:EncryptionContextKeys"}
+			}
+			if key.kind == keyUnknown && c.holdsWhenAbsent() != deny {
+				// pocketkms never provides the key, so the condition is
+				// decided by its absence: refuse it where that would make
+				// the statement weaker (a Deny that never applies, an Allow
+				// that ignores the condition).
+				what := "an Allow that ignores this condition"
+				if deny {
+					what = "a Deny that never applies"
+				}
+				return nil, &PolicyError{Field: f, Reason: fmt.Sprintf("pocketkms never provides the condition key %s, which would make this %s", quoteShort(keyName), what)}
+			}
 			conds = append(conds, c)
 		}
 	}
@@ -650,6 +696,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// holdsWhenAbsent reports how the condition evaluates for a request that
+// lacks its key.
+func (c *condition) holdsWhenAbsent() bool {
+	switch {
+	case c.op == opNull:
+		return slices.Contains(c.strs, "true")
+	case c.ifExists, c.set == setForAllValues:
+		return true
+	case c.set == setForAnyValue:
+		return false
+	}
+	return c.neg
 }
 
 // conditionValues decodes a condition's value: a string, number or boolean,
@@ -725,6 +785,32 @@ func (c *condition) setValues(vals []string) string {
 		for _, v := range vals {
 			c.strs = append(c.strs, strings.ToLower(v))
 		}
+	case opIPAddress:
+		for _, v := range vals {
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				a, aerr := netip.ParseAddr(v)
+				if aerr != nil {
+					return fmt.Sprintf("%s is not an IP address or CIDR range", quoteShort(v))
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			c.prefixes = append(c.prefixes, p.Masked())
+		}
+	case opBinaryEquals:
+		for _, v := range vals {
+			if _, err := base64.StdEncoding.DecodeString(v); err != nil {
+				return fmt.Sprintf("%s is not base64", quoteShort(v))
+			}
+			c.strs = append(c.strs, v)
+		}
+	case opArnLike:
+		for _, v := range vals {
+			if v != "*" && !strings.HasPrefix(v, "arn:") {
+				return fmt.Sprintf("%s is not an ARN (or *)", quoteShort(v))
+			}
+			c.strs = append(c.strs, v)
+		}
 	default:
 		c.strs = vals
 	}
@@ -775,6 +861,11 @@ const (
 	keyPrincipalTag // aws:PrincipalTag/<name>
 	keyCurrentTime
 	keyEpochTime
+	keyWrappingAlgorithm
+	keyMessageType
+	keyDataKeyPairSpec
+	keyBypassLockout
+	keyResourceTag // aws:ResourceTag/<name>
 )
 
 // condKey is a parsed condition key.
@@ -793,6 +884,12 @@ func parseCondKey(s string) (condKey, string) {
 			return condKey{}, "kms:EncryptionContext: needs a context key after the colon"
 		}
 		return condKey{kind: keyEncryptionContext, name: s[len("kms:EncryptionContext:"):]}, ""
+	}
+	if rest, ok := strings.CutPrefix(l, "aws:resourcetag/"); ok {
+		if rest == "" {
+			return condKey{}, "aws:ResourceTag/ needs a tag key after the slash"
+		}
+		return condKey{kind: keyResourceTag, name: s[len("aws:ResourceTag/"):]}, ""
 	}
 	if rest, ok := strings.CutPrefix(l, "aws:principaltag/"); ok {
 		if rest == "" {
@@ -838,6 +935,14 @@ func parseCondKey(s string) (condKey, string) {
 		kind = keyCurrentTime
 	case "aws:epochtime":
 		kind = keyEpochTime
+	case "kms:wrappingalgorithm":
+		kind = keyWrappingAlgorithm
+	case "kms:messagetype":
+		kind = keyMessageType
+	case "kms:datakeypairspec":
+		kind = keyDataKeyPairSpec
+	case "kms:bypasspolicylockoutsafetycheck":
+		kind = keyBypassLockout
 	}
 	return condKey{kind: kind}, ""
 }
@@ -908,7 +1013,7 @@ func (x *evalCtx) lookup(k condKey) (one string, more []string, ok bool) {
 		}
 		keys := sortedKeys(r.EncryptionContext)
 		return keys[0], keys[1:], true
-	case keyEncryptionAlgorithm, keySigningAlgorithm, keyMacAlgorithm, keyKeyAgreementAlgorithm:
+	case keyEncryptionAlgorithm, keySigningAlgorithm, keyMacAlgorithm, keyKeyAgreementAlgorithm, keyWrappingAlgorithm:
 		if algorithmKind(r.Op) != k.kind {
 			return "", nil, false
 		}
@@ -921,6 +1026,31 @@ func (x *evalCtx) lookup(k condKey) (one string, more []string, ok bool) {
 		return string(r.KeyOrigin), nil, r.KeyOrigin != ""
 	case keyRequestAlias:
 		return r.RequestAlias, nil, r.RequestAlias != ""
+	case keyMessageType:
+		if r.Op != OpSign && r.Op != OpVerify {
+			return "", nil, false
+		}
+		if r.MessageType == "" {
+			return string(MessageRaw), nil, true
+		}
+		return string(r.MessageType), nil, true
+	case keyDataKeyPairSpec:
+		return string(r.DataKeyPairSpec), nil, r.DataKeyPairSpec != ""
+	case keyBypassLockout:
+		if r.Op != OpCreateKey && r.Op != OpPutKeyPolicy {
+			return "", nil, false
+		}
+		return strconv.FormatBool(r.BypassPolicyLockoutSafetyCheck), nil, true
+	case keyResourceTag:
+		if r.entry == nil {
+			return "", nil, false
+		}
+		for _, t := range r.entry.rec.Tags {
+			if strings.EqualFold(t.TagKey, k.name) {
+				return t.TagValue, nil, true
+			}
+		}
+		return "", nil, false
 	case keyCallerAccount, keyPrincipalAccount:
 		return x.account, nil, x.account != ""
 	case keyPrincipalArn:
@@ -983,6 +1113,8 @@ func algorithmKind(op Op) condKind {
 		return keyMacAlgorithm
 	case OpDeriveSharedSecret:
 		return keyKeyAgreementAlgorithm
+	case OpGetParametersForImport:
+		return keyWrappingAlgorithm
 	}
 	return keyEncryptionAlgorithm
 }
@@ -1066,8 +1198,13 @@ func (c *condition) matches(v string) bool {
 	case opStringEqualsIgnoreCase, opBool:
 		l := strings.ToLower(v)
 		return slices.Contains(c.strs, l)
-	case opStringLike:
+	case opStringLike, opArnLike:
 		return slices.ContainsFunc(c.strs, func(p string) bool { return globMatch(p, v) })
+	case opBinaryEquals:
+		return slices.Contains(c.strs, v)
+	case opIPAddress:
+		a, err := netip.ParseAddr(strings.Clone(v)) // a copy: an address may keep its zone, and v must not escape
+		return err == nil && slices.ContainsFunc(c.prefixes, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) || p.Contains(a) })
 	case opNumericEquals, opNumericLessThan, opNumericLessThanEquals, opNumericGreaterThan, opNumericGreaterThanEquals:
 		n, ok := parseNumber(v)
 		if !ok {

@@ -228,6 +228,10 @@ type call struct {
 	ev    Event
 	alias string // the alias the key was named by, if any
 	name  string // the key as the caller named it
+	// What some operations add to their Policy request.
+	messageType MessageType
+	pairSpec    DataKeyPairSpec
+	bypass      bool
 }
 
 func (r *KeyRing) begin(ctx context.Context, op Op) call {
@@ -278,6 +282,13 @@ func (c *call) ask(req Request, e *keyEntry) error {
 		return nil
 	}
 	req.Principal, req.RequestAlias, req.account = c.ev.Principal, c.alias, c.r.cfg.Account
+	if req.MessageType == "" {
+		req.MessageType = c.messageType
+	}
+	if req.DataKeyPairSpec == "" {
+		req.DataKeyPairSpec = c.pairSpec
+	}
+	req.BypassPolicyLockoutSafetyCheck = req.BypassPolicyLockoutSafetyCheck || c.bypass
 	req.Time = c.r.now()
 	if e != nil {
 		// A grant token for a grant this ring has not seen yet: read the

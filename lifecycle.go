@@ -91,15 +91,17 @@ func (r *KeyRing) createKey(ctx context.Context, c *call, in CreateKeyInput) (*K
 	if err != nil {
 		return nil, err
 	}
-	if err := c.ask(Request{Op: OpCreateKey, KeySpec: in.KeySpec, KeyUsage: in.KeyUsage, KeyOrigin: in.Origin}, nil); err != nil {
+	if err := c.ask(Request{Op: OpCreateKey, KeySpec: in.KeySpec, KeyUsage: in.KeyUsage, KeyOrigin: in.Origin,
+		BypassPolicyLockoutSafetyCheck: in.BypassPolicyLockoutSafetyCheck}, nil); err != nil {
 		return nil, err
 	}
 	id, err := r.newKeyID()
 	if err != nil {
 		return nil, err
 	}
-	if !in.BypassPolicyLockoutSafetyCheck {
-		if err := r.checkLockout(c, pol, id); err != nil {
+	if in.Policy != "" && !in.BypassPolicyLockoutSafetyCheck {
+		// As in AWS KMS, only a policy the caller gives is checked.
+		if err := r.checkLockout(c, pol, &KeyRecord{KeyID: id, Spec: in.KeySpec, Usage: in.KeyUsage, Origin: in.Origin}); err != nil {
 			return nil, err
 		}
 	}

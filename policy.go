@@ -70,6 +70,12 @@ type Request struct {
 	Grant *Grant
 	// Time is the time of the request on the KeyRing's clock.
 	Time time.Time
+	// MessageType is Sign's and Verify's; DataKeyPairSpec is
+	// GenerateDataKeyPair's; BypassPolicyLockoutSafetyCheck is CreateKey's
+	// and PutKeyPolicy's.
+	MessageType                    MessageType
+	DataKeyPairSpec                DataKeyPairSpec
+	BypassPolicyLockoutSafetyCheck bool
 
 	entry   *keyEntry // the resolved key, for KeyPolicies
 	account string    // the KeyRing's account
@@ -148,16 +154,16 @@ func (kp KeyPolicies) Authorize(ctx context.Context, req Request) error {
 	return fmt.Errorf("no key policy statement or grant allows %s to %s", callerName(&req.Principal), req.Op)
 }
 
-// lockoutSafe reports whether a policy document would let p call
-// PutKeyPolicy on the key with the given ARN (statements only, as AWS
-// checks).
-func lockoutSafe(pol *keyPolicy, p *Principal, arn string, now time.Time) bool {
-	req := Request{Op: OpPutKeyPolicy, Principal: *p, KeyARN: arn, Time: now}
+// lockoutSafe reports whether a policy document would let the caller of
+// req (a PutKeyPolicy request on the key, with its properties) call
+// PutKeyPolicy again: statements only, as AWS checks.
+func lockoutSafe(pol *keyPolicy, req *Request) bool {
+	p := &req.Principal
 	account := principalAccount(p)
-	x := evalCtx{req: &req, account: account}
+	x := evalCtx{req: req, account: account}
 	allowed := false
 	for _, s := range pol.stmts {
-		if !s.matchesAction(actionName(OpPutKeyPolicy)) || !s.matchesResource(arn) ||
+		if !s.matchesAction(actionName(OpPutKeyPolicy)) || !s.matchesResource(req.KeyARN) ||
 			!s.appliesTo(p, account) || !s.conditionsHold(&x) {
 			continue
 		}

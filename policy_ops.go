@@ -41,11 +41,12 @@ func (r *KeyRing) putKeyPolicy(ctx context.Context, c *call, in PutKeyPolicyInpu
 		return err
 	}
 	c.key(e)
+	c.bypass = in.BypassPolicyLockoutSafetyCheck
 	if err := c.authorize(OpPutKeyPolicy, e, nil, ""); err != nil {
 		return err
 	}
 	if !in.BypassPolicyLockoutSafetyCheck {
-		if err := r.checkLockout(c, pol, e.rec.KeyID); err != nil {
+		if err := r.checkLockout(c, pol, e.rec); err != nil {
 			return err
 		}
 	}
@@ -57,13 +58,18 @@ func (r *KeyRing) putKeyPolicy(ctx context.Context, c *call, in PutKeyPolicyInpu
 }
 
 // checkLockout refuses, under KeyPolicies, a policy that would not let the
-// caller call PutKeyPolicy on the key: the check AWS KMS makes so that a
-// key is not left unmanageable by mistake.
-func (r *KeyRing) checkLockout(c *call, pol *keyPolicy, keyID string) error {
+// caller call PutKeyPolicy on the key (rec: its ID, spec, usage and
+// origin): the check AWS KMS makes so that a key is not left unmanageable
+// by mistake.
+func (r *KeyRing) checkLockout(c *call, pol *keyPolicy, rec *KeyRecord) error {
 	if !usesKeyPolicies(r.cfg.Policy) {
 		return nil
 	}
-	if lockoutSafe(pol, &c.ev.Principal, r.KeyARN(keyID), r.now()) {
+	req := Request{
+		Op: OpPutKeyPolicy, Principal: c.ev.Principal, KeyID: rec.KeyID, KeyARN: r.KeyARN(rec.KeyID),
+		KeySpec: rec.Spec, KeyUsage: rec.Usage, KeyOrigin: rec.Origin, Time: r.now(),
+	}
+	if lockoutSafe(pol, &req) {
 		return nil
 	}
 	return &PolicyError{Reason: "the policy would not let the caller (" + callerName(&c.ev.Principal) +
