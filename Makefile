@@ -35,11 +35,10 @@ staticcheck:
 	$(GOBIN)/staticcheck ./...
 	cd bench && $(GOBIN)/staticcheck ./...
 
-# The library's suite runs beside a private PostgreSQL server, which
+# Both suites run beside one private PostgreSQL server, which
 # scripts/with-postgres.sh installs (Debian's package), starts and stops.
 race:
-	bash scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
-	cd bench && $(GO) test -race -count=1 -timeout 20m ./...
+	bash scripts/with-postgres.sh sh -c '$(GO) test -race -count=1 -timeout 20m ./... && cd bench && $(GO) test -race -count=1 -timeout 20m ./...'
 
 # bench runs the benchmarks beside their peers and prints the ratios.
 bench:

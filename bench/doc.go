@@ -13,6 +13,13 @@
 //     impl=floor the work suite 0x0478 cannot avoid, on the standard
 //     library (data key, message ID, wrap, HKDF-SHA-512 extract and two
 //     expands, key setup, header tag, one frame).
+//   - BenchmarkEnvelope/op=seal/size=1KiB/store=memory|sqlite|postgres:
+//     impl=pocketkms's Seal on a ring whose keys live in a Store (a
+//     MemoryStore, a SQLite file, a PostgreSQL schema; sqlstore), under one
+//     RootKey and the default CacheTTL, so that a SQL-backed ring re-reads
+//     its key at most once a second. store=postgres needs
+//     POCKETKMS_TEST_POSTGRES, which scripts/with-postgres.sh sets (run.sh
+//     runs under it when it can), and skips without it.
 //   - BenchmarkEnvelopeSigned/op=seal|open/size=1KiB/impl=pocketkms|floor:
 //     suite 0x0578 beside its floor (the same plus an ECDSA P-384 key per
 //     message, signing, decoding the public key and verifying).
@@ -33,5 +40,6 @@
 //
 // Without -bench, `go test` here runs the interoperability tests with the
 // Go SDK (TestInteropGoESDK*), the peak-heap test of streaming
-// (TestStreamPeakHeap) and a round trip of every benchmarked path.
+// (TestStreamPeakHeap) and a round trip of every benchmarked path
+// (TestStoreRoundTrip's store=postgres only with POCKETKMS_TEST_POSTGRES).
 package bench

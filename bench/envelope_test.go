@@ -116,7 +116,10 @@ func floorGCM(key []byte) cipher.AEAD {
 // impl=awsesdk (the official AWS Encryption SDK for Go, suite 0x0478, a
 // raw AES keyring), impl=tink (Tink's KMS envelope AEAD, local AES-256-GCM
 // KEK) and impl=floor (the format's unavoidable work on the standard
-// library).
+// library). Beside impl=pocketkms at op=seal/size=1KiB, store=memory,
+// store=sqlite and store=postgres seal on a ring whose keys live in a
+// MemoryStore, a SQLite file and a PostgreSQL database (benchStoreSeals;
+// postgres skips without POCKETKMS_TEST_POSTGRES).
 func BenchmarkEnvelope(b *testing.B) {
 	ctx := context.Background()
 	env := newKMSEnvelope(b)
@@ -185,6 +188,9 @@ func BenchmarkEnvelope(b *testing.B) {
 						}
 					}
 				})
+			}
+			if op == "seal" && s.name == "1KiB" {
+				benchStoreSeals(b, s.name, pt)
 			}
 		}
 	}

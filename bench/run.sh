@@ -16,6 +16,14 @@
 # and the tables to bench/ratios.txt (both ignored by git; set RESULTS /
 # RATIOS to write elsewhere).
 #
+# PostgreSQL: BenchmarkEnvelope's store=postgres needs a server, so run.sh
+# runs itself (all of it: both invocations and cmd/ratio) under
+# scripts/with-postgres.sh, which starts a private server and exports
+# POCKETKMS_TEST_POSTGRES, when it can: PostgreSQL is installed, or run.sh
+# runs as root (the script installs Debian's package then). Otherwise, or
+# with WITH_POSTGRES=0, store=postgres skips and its target says NO DATA.
+# A POCKETKMS_TEST_POSTGRES already set is used as it is.
+#
 # Environment:
 #   BENCH=regexp  the benchmarks to run (default: all); BenchmarkStream runs
 #                 only when it matches
@@ -26,10 +34,20 @@
 #                 run with -count 5)
 #   RATIO_FLAGS   flags for bench/cmd/ratio, e.g. RATIO_FLAGS=-strict to exit 1
 #                 when a target is missed
+#   WITH_POSTGRES=0  do not start PostgreSQL (default 1: start it when
+#                 possible)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here"
+
+with_postgres=$here/../scripts/with-postgres.sh
+if [[ -z "${POCKETKMS_TEST_POSTGRES:-}" && "${WITH_POSTGRES:-1}" != 0 && -f "$with_postgres" ]]; then
+	if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || [[ "$(id -u)" == 0 ]]; then
+		exec bash "$with_postgres" bash "$here/$(basename "${BASH_SOURCE[0]}")" "$@"
+	fi
+	echo "run.sh: PostgreSQL is not installed (apt-get install postgresql, or run as root): store=postgres will skip" >&2
+fi
 results=${RESULTS:-$here/results.txt}
 ratios=${RATIOS:-$here/ratios.txt}
 pattern=${BENCH:-.}

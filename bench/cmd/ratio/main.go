@@ -33,7 +33,11 @@
 //     data-key cache and impl=uncached without) the symmetric time, that
 //     is BenchmarkEnvelope's impl=pocketkms at the same op, size and core
 //     count, and cached/symmetric. Any other family with an impl=pocketkms
-//     gets pocketkms/<impl> for each of its other impls.
+//     gets pocketkms/<impl> for each of its other impls. Names without an
+//     impl element, such as BenchmarkEnvelope's
+//     op=seal/size=1KiB/store=memory|sqlite|postgres (impl=pocketkms's Seal
+//     on a ring over each Store), are in no peers table: they appear in
+//     the medians and in their targets.
 //
 // The targets, one line each after the tables, in the form
 //
@@ -59,6 +63,12 @@
 //     1.5x of BenchmarkEnvelope's impl=pocketkms (the symmetric time).
 //   - BenchmarkEnvelopeSigned seal, and open, of 1 KiB: pocketkms/floor
 //     <= 1.2.
+//   - BenchmarkEnvelope seal of 1 KiB on a SQLite-, and on a
+//     PostgreSQL-backed ring within 1.1x of the in-memory ring:
+//     op=seal/size=1KiB store=sqlite/memory <= 1.1 and store=postgres/memory
+//     <= 1.1 (two targets). The store=postgres benchmark runs only under
+//     scripts/with-postgres.sh, as bench/run.sh runs it, and skips
+//     otherwise.
 //
 // With -strict, a FAIL exits with status 1, and so does NO DATA for the
 // Encrypt target (a run filtered with -bench still checks what it ran);
@@ -595,6 +605,16 @@ func (r *run) targets() []check {
 			fmt.Sprintf("EnvelopeSigned %s of 1KiB within 1.2x of the floor", op),
 			base+"pocketkms", base+"floor", 1.2,
 			fmt.Sprintf("run BenchmarkEnvelopeSigned/op=%s/size=1KiB with impl=pocketkms and impl=floor", op)))
+	}
+	for _, st := range []struct{ store, desc, how string }{
+		{"sqlite", "SQLite", ""},
+		{"postgres", "PostgreSQL", ", under scripts/with-postgres.sh (bench/run.sh does), which starts PostgreSQL and sets POCKETKMS_TEST_POSTGRES"},
+	} {
+		base := "BenchmarkEnvelope/op=seal/size=1KiB/store="
+		cs = append(cs, r.atHighest(
+			fmt.Sprintf("Envelope seal of 1KiB on %s within 1.1x of memory", st.desc),
+			base+st.store, base+"memory", 1.1,
+			fmt.Sprintf("run BenchmarkEnvelope/op=seal/size=1KiB with store=memory and store=%s%s", st.store, st.how)))
 	}
 	return cs
 }

@@ -78,12 +78,15 @@ const (
 	dRSAOpen      = "EnvelopeRSA cached open of 1KiB within 1.5x of the symmetric Envelope open"
 	dSignedSeal   = "EnvelopeSigned seal of 1KiB within 1.2x of the floor"
 	dSignedOpen   = "EnvelopeSigned open of 1KiB within 1.2x of the floor"
-	nTargets      = 14
+	dSQLite       = "Envelope seal of 1KiB on SQLite within 1.1x of memory"
+	dPostgres     = "Envelope seal of 1KiB on PostgreSQL within 1.1x of memory"
+	nTargets      = 16
 	encNone1K     = "BenchmarkEncrypt/size=1KiB/policy=none"
 	encKP1K       = "BenchmarkEncrypt/size=1KiB/policy=keypolicy10"
 	envelope      = "BenchmarkEnvelope/op="
 	streamSeal256 = "BenchmarkStream/op=seal/size=256MiB/impl="
 	streamOpen256 = "BenchmarkStream/op=open/size=256MiB/impl="
+	storeSeal1K   = "BenchmarkEnvelope/op=seal/size=1KiB/store="
 )
 
 func TestSplitProcs(t *testing.T) {
@@ -308,6 +311,18 @@ func TestTargets(t *testing.T) {
 		{"signed open fail", dSignedOpen, bench("BenchmarkEnvelopeSigned/op=open/size=1KiB/impl=pocketkms", 2, 2000) + bench("BenchmarkEnvelopeSigned/op=open/size=1KiB/impl=floor", 2, 1000), fail, "2.00x"},
 		// The unsigned floor is not the signed one.
 		{"signed needs its own floor", dSignedOpen, bench("BenchmarkEnvelopeSigned/op=open/size=1KiB/impl=pocketkms", 2, 1000) + env("open", "1KiB", "floor", 2, 1000), noData, ""},
+
+		{"sqlite pass", dSQLite, bench(storeSeal1K+"sqlite", 2, 10500) + bench(storeSeal1K+"memory", 2, 10000), pass, "1.05x"},
+		{"sqlite pass at the limit", dSQLite, bench(storeSeal1K+"sqlite", 2, 11000) + bench(storeSeal1K+"memory", 2, 10000), pass, "1.10x"},
+		{"sqlite fail", dSQLite, bench(storeSeal1K+"sqlite", 2, 12000) + bench(storeSeal1K+"memory", 2, 10000), fail, "1.20x"},
+		{"sqlite fail just over", dSQLite, bench(storeSeal1K+"sqlite", 2, 11004) + bench(storeSeal1K+"memory", 2, 10000), fail, "1.1004x"},
+		{"sqlite needs memory", dSQLite, bench(storeSeal1K+"sqlite", 2, 10000) + env("seal", "1KiB", "pocketkms", 2, 10000), noData, ""},
+		{"sqlite needs the same cores", dSQLite, bench(storeSeal1K+"sqlite", 2, 10000) + bench(storeSeal1K+"memory", 1, 10000), noData, ""},
+		{"sqlite needs 1KiB", dSQLite, bench("BenchmarkEnvelope/op=seal/size=1MiB/store=sqlite", 2, 10000) + bench("BenchmarkEnvelope/op=seal/size=1MiB/store=memory", 2, 10000), noData, ""},
+		{"postgres pass", dPostgres, bench(storeSeal1K+"postgres", 2, 9800) + bench(storeSeal1K+"memory", 2, 10000), pass, "0.98x"},
+		{"postgres fail", dPostgres, bench(storeSeal1K+"postgres", 2, 15000) + bench(storeSeal1K+"memory", 2, 10000), fail, "1.50x"},
+		{"postgres is not sqlite", dPostgres, bench(storeSeal1K+"sqlite", 2, 10000) + bench(storeSeal1K+"memory", 2, 10000), noData, ""},
+		{"postgres needs memory", dPostgres, bench(storeSeal1K+"postgres", 2, 10000), noData, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, checks := mustReport(t, tc.in, defaults)
@@ -371,6 +386,8 @@ func TestNoData(t *testing.T) {
 		"Target (" + dRSAOpen + "): NO DATA (run BenchmarkEnvelopeRSA/op=open/size=1KiB/impl=cached and BenchmarkEnvelope/op=open/size=1KiB/impl=pocketkms at the same core count)",
 		"Target (" + dSignedSeal + "): NO DATA (run BenchmarkEnvelopeSigned/op=seal/size=1KiB with impl=pocketkms and impl=floor)",
 		"Target (" + dSignedOpen + "): NO DATA (run BenchmarkEnvelopeSigned/op=open/size=1KiB with impl=pocketkms and impl=floor)",
+		"Target (" + dSQLite + "): NO DATA (run BenchmarkEnvelope/op=seal/size=1KiB with store=memory and store=sqlite)",
+		"Target (" + dPostgres + "): NO DATA (run BenchmarkEnvelope/op=seal/size=1KiB with store=memory and store=postgres, under scripts/with-postgres.sh (bench/run.sh does), which starts PostgreSQL and sets POCKETKMS_TEST_POSTGRES)",
 	} {
 		assert.Contains(t, out, "\n"+line+"\n")
 	}
@@ -434,6 +451,9 @@ BenchmarkEnvelope/op=seal/size=1KiB/impl=pocketkms-2         	  126315	      950
 BenchmarkEnvelope/op=seal/size=1KiB/impl=awsesdk-2           	   25000	     48000 ns/op	  21.33 MB/s	   40000 B/op	     600 allocs/op
 BenchmarkEnvelope/op=seal/size=1KiB/impl=tink-2              	  214285	      5600 ns/op	 182.86 MB/s	    6000 B/op	      35 allocs/op
 BenchmarkEnvelope/op=seal/size=1KiB/impl=floor-2             	  137931	      8700 ns/op	 117.70 MB/s	    3000 B/op	      12 allocs/op
+BenchmarkEnvelope/op=seal/size=1KiB/store=memory-2           	  120000	     10000 ns/op	 102.40 MB/s	    6104 B/op	      26 allocs/op
+BenchmarkEnvelope/op=seal/size=1KiB/store=sqlite-2           	  120000	     10300 ns/op	  99.42 MB/s	    6104 B/op	      26 allocs/op
+BenchmarkEnvelope/op=seal/size=1KiB/store=postgres-2         	  100000	     11500 ns/op	  89.04 MB/s	    6104 B/op	      26 allocs/op
 BenchmarkEnvelope/op=seal/size=1MiB/impl=pocketkms-2         	    2000	    598496 ns/op	1752.00 MB/s	 1100000 B/op	      30 allocs/op
 BenchmarkEnvelope/op=seal/size=1MiB/impl=tink-2              	    1000	   1206987 ns/op	 868.74 MB/s	 2200000 B/op	      35 allocs/op
 BenchmarkEnvelope/op=seal/size=1MiB/impl=floor-2             	    1500	    770293 ns/op	1361.27 MB/s	 1100000 B/op	      12 allocs/op
@@ -487,6 +507,7 @@ func TestRealistic(t *testing.T) {
 	assert.Contains(t, out, "| Stream/op=seal/size=256MiB/impl=pocketkms | 1 | 3 | 180000000 | 170000000..190000000 | 1491.3 | 40000 | 60 |\n")
 	assert.Contains(t, out, "| Stream/op=seal/size=256MiB/impl=pocketkms | 2 | 1 | 110000000 | 110000000..110000000 | 2440.4 | 80000 | 120 |\n")
 	assert.Contains(t, out, "| Envelope/op=seal/size=1KiB/impl=floor | 2 | 1 | 8700 | 8700..8700 | 117.7 | 3000 | 12 |\n")
+	assert.Contains(t, out, "| Envelope/op=seal/size=1KiB/store=postgres | 2 | 1 | 11500 | 11500..11500 | 89.0 | 6104 | 26 |\n")
 	assert.Contains(t, out, "| 1KiB | 2301 | 2356 | **0.98x** | 0.98x |\n")
 	assert.Contains(t, out, "| 1KiB | 2301 | 2508 | **1.09x** |\n")
 
@@ -497,7 +518,7 @@ func TestRealistic(t *testing.T) {
 		"| seal | 1KiB | 2 | 9500 | 48000 | 5600 | 8700 | 1.09x | 0.20x | 1.70x |\n"+
 		"| seal | 1MiB | 2 | 598496 |  | 1206987 | 770293 | 0.78x |  | 0.50x |\n"+
 		"| open | 1KiB | 2 | 7400 |  |  | 6100 | 1.21x |  |  |\n"+
-		"| open | 1MiB | 2 | 525780 |  | 896907 |  |  |  | 0.59x |\n")
+		"| open | 1MiB | 2 | 525780 |  | 896907 |  |  |  | 0.59x |\n\n")
 	assert.Contains(t, out, "| op | size | cores | cached ns/op | uncached ns/op | symmetric ns/op | cached / symmetric |\n"+
 		"| --- | --- | ---: | ---: | ---: | ---: | ---: |\n"+
 		"| seal | 1KiB | 2 | 10200 | 3100000 | 9500 | 1.07x |\n"+
@@ -528,7 +549,37 @@ func TestRealistic(t *testing.T) {
 		"Target (" + dRSASeal + "): PASS at 1.07x\n" +
 		"Target (" + dRSAOpen + "): FAIL at 1.62x\n" +
 		"Target (" + dSignedSeal + "): PASS at 1.04x\n" +
-		"Target (" + dSignedOpen + "): PASS at 1.15x\n"
+		"Target (" + dSignedOpen + "): PASS at 1.15x\n" +
+		"Target (" + dSQLite + "): PASS at 1.03x\n" +
+		"Target (" + dPostgres + "): FAIL at 1.15x\n"
 	assert.True(t, strings.HasSuffix(out, want), "output:\n%s", out)
 	assert.False(t, passed(checks, false))
+}
+
+// BenchmarkEnvelope's store= names have no impl element: they are in the
+// medians and their targets, never in a peers table, neither as rows of
+// the Envelope table nor as a table of their own.
+func TestStoreNamesOutsidePeers(t *testing.T) {
+	peersIn := bench(envelope+"seal/size=1KiB/impl=pocketkms", 2, 9500) + bench(envelope+"seal/size=1KiB/impl=floor", 2, 8700)
+	stores := bench(storeSeal1K+"memory", 2, 10000) + bench(storeSeal1K+"sqlite", 2, 10600, 10400) + bench(storeSeal1K+"postgres", 2, 11000)
+	for _, in := range []string{stores + peersIn, peersIn + stores} {
+		out, checks := mustReport(t, in, defaults)
+		assert.Contains(t, out, "Peers of Envelope, median ns/op (a ratio below 1 favours pocketkms):\n\n"+
+			"| op | size | cores | pocketkms ns/op | floor ns/op | pocketkms / floor | pocketkms / awsesdk | pocketkms / tink |\n"+
+			"| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"+
+			"| seal | 1KiB | 2 | 9500 | 8700 | 1.09x |  |  |\n\n")
+		assert.Equal(t, 1, strings.Count(out, "Peers of"))
+		assert.NotContains(t, out, "memory ns/op")
+		assert.Contains(t, out, "| Envelope/op=seal/size=1KiB/store=sqlite | 2 | 2 | 10500 | 10400..10600 |  |  |  |\n")
+		assert.Equal(t, pass, find(t, checks, dEnvSeal1K).status)
+		assert.Equal(t, 1.05, find(t, checks, dSQLite).value)
+		assert.Equal(t, 1.1, find(t, checks, dPostgres).value)
+	}
+
+	// Only store= names: no peers table at all.
+	out, checks := mustReport(t, stores, defaults)
+	assert.NotContains(t, out, "Peers of")
+	assert.Contains(t, out, "Target ("+dSQLite+"): PASS at 1.05x\n")
+	assert.Contains(t, out, "Target ("+dPostgres+"): PASS at 1.10x\n")
+	assert.Equal(t, noData, find(t, checks, dEnvSeal1K).status, "store=memory is not impl=pocketkms")
 }
