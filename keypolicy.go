@@ -990,6 +990,15 @@ type evalCtx struct {
 	account string // the caller's account
 }
 
+// now returns the request's time: Request.Time, or for a request the
+// KeyRing made for KeyPolicies without one, its clock read on first need.
+func (x *evalCtx) now() time.Time {
+	if x.req.Time.IsZero() && x.req.clock != nil {
+		x.req.Time = x.req.clock.Now().UTC()
+	}
+	return x.req.Time
+}
+
 // lookup returns the request's values of a condition key, the first in
 // one and the rest in more, and whether the key is present. (Returning the
 // first on its own keeps the request on the caller's stack.)
@@ -997,6 +1006,14 @@ func (x *evalCtx) lookup(k condKey) (one string, more []string, ok bool) {
 	r := x.req
 	switch k.kind {
 	case keyEncryptionContext:
+		switch n := len(r.EncryptionContext); {
+		case n == 0:
+			return "", nil, false
+		case n == 1:
+			if v, hit := r.EncryptionContext[k.name]; hit {
+				return v, nil, true // the common case, without iterating the map
+			}
+		}
 		for ck, cv := range r.EncryptionContext {
 			if strings.EqualFold(ck, k.name) {
 				if ok {
@@ -1056,6 +1073,9 @@ func (x *evalCtx) lookup(k condKey) (one string, more []string, ok bool) {
 	case keyPrincipalArn:
 		return r.Principal.ARN, nil, r.Principal.ARN != ""
 	case keyPrincipalTag:
+		if len(r.Principal.Tags) == 0 {
+			return "", nil, false
+		}
 		for tk, tv := range r.Principal.Tags {
 			if strings.EqualFold(tk, k.name) {
 				return tv, nil, true
@@ -1063,15 +1083,15 @@ func (x *evalCtx) lookup(k condKey) (one string, more []string, ok bool) {
 		}
 		return "", nil, false
 	case keyCurrentTime:
-		if r.Time.IsZero() {
-			return "", nil, false
+		if t := x.now(); !t.IsZero() {
+			return t.UTC().Format(time.RFC3339Nano), nil, true
 		}
-		return r.Time.UTC().Format(time.RFC3339Nano), nil, true
+		return "", nil, false
 	case keyEpochTime:
-		if r.Time.IsZero() {
-			return "", nil, false
+		if t := x.now(); !t.IsZero() {
+			return strconv.FormatInt(t.Unix(), 10), nil, true
 		}
-		return strconv.FormatInt(r.Time.Unix(), 10), nil, true
+		return "", nil, false
 	}
 	if r.Grant == nil || r.Op != OpCreateGrant {
 		return "", nil, false // the grant keys below are CreateGrant's
@@ -1125,7 +1145,7 @@ func (c *condition) holds(x *evalCtx) bool {
 	var more []string
 	var present bool
 	if c.key.kind == keyCurrentTime && c.times != nil {
-		present = !x.req.Time.IsZero() // test compares the time itself
+		present = !x.now().IsZero() // test compares the time itself
 	} else {
 		one, more, present = x.lookup(c.key)
 	}
@@ -1184,7 +1204,7 @@ func (c *condition) holds(x *evalCtx) bool {
 func (c *condition) test(x *evalCtx, v string) bool {
 	if c.key.kind == keyCurrentTime && c.times != nil {
 		// Compare the clock's time itself, not its text.
-		return c.matchesTime(x.req.Time)
+		return c.matchesTime(x.now())
 	}
 	return c.matches(v)
 }

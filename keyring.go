@@ -97,6 +97,8 @@ type KeyRing struct {
 	audited   bool // false with the default Auditor, which discards events
 	hooked    bool // a Policy or Auditor other than the defaults is set
 	allowAll  bool // the Policy is AllowAll
+	// keyPolicies: the Policy is the key-policy engine itself.
+	keyPolicies bool
 }
 
 // never is a CacheTTL that never expires.
@@ -186,7 +188,7 @@ func NewKeyRing(cfg Config) (*KeyRing, error) {
 	}
 	_, discard := cfg.Auditor.(nopAuditor)
 	_, allowAll := cfg.Policy.(AllowAll)
-	return &KeyRing{cfg: cfg, reqPrefix: hex.EncodeToString(p[:]), audited: !discard, hooked: !discard || !allowAll, allowAll: allowAll}, nil
+	return &KeyRing{cfg: cfg, reqPrefix: hex.EncodeToString(p[:]), audited: !discard, hooked: !discard || !allowAll, allowAll: allowAll, keyPolicies: usesKeyPolicies(cfg.Policy)}, nil
 }
 
 func validARNPart(s string) bool {
@@ -289,7 +291,11 @@ func (c *call) ask(req Request, e *keyEntry) error {
 		req.DataKeyPairSpec = c.pairSpec
 	}
 	req.BypassPolicyLockoutSafetyCheck = req.BypassPolicyLockoutSafetyCheck || c.bypass
-	req.Time = c.r.now()
+	if c.r.keyPolicies {
+		req.clock = c.r.cfg.Clock // read on first need (time.Now is not free)
+	} else {
+		req.Time = c.r.now()
+	}
 	if e != nil {
 		// A grant token for a grant this ring has not seen yet: read the
 		// key again, so that the grant counts at once.

@@ -79,6 +79,7 @@ type Request struct {
 
 	entry   *keyEntry // the resolved key, for KeyPolicies
 	account string    // the KeyRing's account
+	clock   Clock     // for KeyPolicies, which reads the time only if a condition needs it
 }
 
 // KeyPolicies is the key-policy engine: a [Policy] that decides as AWS KMS
