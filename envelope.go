@@ -43,6 +43,10 @@ type EnvelopeConfig struct {
 	// KeyRing key through GenerateDataKey; otherwise Config.Rand) and every
 	// one receives a wrapped copy. Open tries each in turn.
 	Recipients []Recipient
+	// OpenWith are more recipients that Open tries, after Recipients, and
+	// that Seal never wraps to: with them, Rewrap moves messages from old
+	// recipients to new ones.
+	OpenWith []Recipient
 	// Suite is SuiteCommitted (the default) or SuiteCommittedSigned.
 	Suite uint16
 	// FrameLength is the plaintext bytes per frame, 1 to 1 GiB;
@@ -63,9 +67,10 @@ type EnvelopeConfig struct {
 // recipients, in the AWS Encryption SDK message format (docs/FORMAT.md,
 // section 4). It is safe for concurrent use.
 type Envelope struct {
-	ring  *KeyRing
-	cfg   EnvelopeConfig
-	cache *dataKeyCache // nil without caching
+	ring    *KeyRing
+	cfg     EnvelopeConfig
+	openers []Recipient   // Recipients, then OpenWith
+	cache   *dataKeyCache // nil without caching
 }
 
 // NewEnvelope returns an Envelope that uses ring for its KeyRing
@@ -90,13 +95,17 @@ func NewEnvelope(ring *KeyRing, cfg EnvelopeConfig) (*Envelope, error) {
 	case len(cfg.Recipients) == 0 || len(cfg.Recipients) > cfg.MaxRecipients:
 		return nil, fmt.Errorf("%w: an Envelope needs 1 to %d recipients", ErrInvalidArgument, cfg.MaxRecipients)
 	}
-	for _, rc := range cfg.Recipients {
+	if len(cfg.OpenWith) > cfg.MaxRecipients {
+		return nil, fmt.Errorf("%w: at most %d OpenWith recipients", ErrInvalidArgument, cfg.MaxRecipients)
+	}
+	for _, rc := range append(cfg.Recipients[:len(cfg.Recipients):len(cfg.Recipients)], cfg.OpenWith...) {
 		if rc == nil {
 			return nil, fmt.Errorf("%w: nil recipient", ErrInvalidArgument)
 		}
 	}
 	cfg.Recipients = append([]Recipient(nil), cfg.Recipients...)
-	env := &Envelope{ring: ring, cfg: cfg}
+	cfg.OpenWith = append([]Recipient(nil), cfg.OpenWith...)
+	env := &Envelope{ring: ring, cfg: cfg, openers: append(append([]Recipient(nil), cfg.Recipients...), cfg.OpenWith...)}
 	if cfg.Cache != nil {
 		c, err := newDataKeyCache(*cfg.Cache, ring.cfg.Clock)
 		if err != nil {
@@ -308,7 +317,7 @@ func (e *Envelope) unwrapper(ctx context.Context) esdk.Unwrapper {
 	return func(edks []format.EDK, full map[string]string) ([]byte, error) {
 		var refused, failed error
 		for _, edk := range edks {
-			for _, rc := range e.cfg.Recipients {
+			for _, rc := range e.openers {
 				dk, err := rc.unwrap(ctx, e.ring, edk, full)
 				switch {
 				case err == nil:
