@@ -5,9 +5,11 @@ GOBIN := $(shell $(GO) env GOPATH)/bin
 
 .PHONY: run test check vet staticcheck fmt-check race bench fuzz interop-deps
 
-# run is the main job on the embedded default: an in-memory KeyRing.
+# run is the main job on the embedded default: the command's demo, on a
+# temporary SQLite store (create a key, encrypt, rotate, decrypt, rewrap,
+# verify the audit log).
 run:
-	$(GO) run ./examples/quickstart
+	$(GO) run ./cmd/pocketkms demo
 
 # test runs every check and the whole suite under the race detector. It
 # installs what the tests need: staticcheck, Node.js with the official AWS
