@@ -29,6 +29,7 @@ type app struct {
 	jsonOut, quiet                        bool
 
 	store    *sqlstore.Store
+	root     kms.RootKey
 	ring     *kms.KeyRing
 	auditLog *os.File
 }
@@ -131,6 +132,7 @@ func (a *app) open(ctx context.Context, create bool) (*kms.KeyRing, context.Cont
 	if err != nil {
 		return nil, ctx, err
 	}
+	a.root = root
 	if err := os.MkdirAll(filepath.Dir(auditPath), 0o700); err != nil {
 		return nil, ctx, err
 	}

@@ -481,11 +481,7 @@ func (a *app) auditCommand() *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			root, err := a.rootKey(ctx, false)
-			if err != nil {
-				return err
-			}
-			rep, err := kms.VerifyChainedLog(ctx, f, kms.ChainConfig{Store: a.store, RootKey: root})
+			rep, err := kms.VerifyChainedLog(ctx, f, kms.ChainConfig{Store: a.store, RootKey: a.root})
 			if err != nil {
 				return err
 			}
