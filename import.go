@@ -293,3 +293,54 @@ func (r *KeyRing) unwrapImport(ctx context.Context, keyID string, imp *ImportRec
 		return pt, nil
 	}
 }
+
+// WrapKeyMaterial is the client's half of importing key material: it
+// encrypts material to the wrapping public key (DER SubjectPublicKeyInfo)
+// that GetParametersForImport returned, with the WrappingAlgorithm asked
+// for, as the AWS KMS documentation tells clients to (RSAES-OAEP alone, or
+// RSAES-OAEP of a fresh AES-256 key followed by AES key wrap with padding,
+// RFC 5649, of the material). Randomness comes from rand (nil means
+// crypto/rand).
+func WrapKeyMaterial(publicKeyDER []byte, alg WrappingAlgorithm, material []byte, rand io.Reader) ([]byte, error) {
+	if rand == nil {
+		rand = cryptoRand{}
+	}
+	pk, err := x509.ParsePKIXPublicKey(publicKeyDER)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the wrapping public key does not parse", ErrInvalidArgument)
+	}
+	pub, ok := pk.(*rsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("%w: the wrapping public key is not RSA", ErrInvalidArgument)
+	}
+	h, ok := wrappingHash[alg]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown WrappingAlgorithm %q", ErrInvalidArgument, alg)
+	}
+	switch alg {
+	case WrapRSAESOAEPSHA1, WrapRSAESOAEPSHA256:
+		out, err := rsa.EncryptOAEP(h.New(), rand, pub, material, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the material is too long for %s with this key", ErrInvalidArgument, alg)
+		}
+		return out, nil
+	}
+	aesKey := make([]byte, 32)
+	if _, err := io.ReadFull(rand, aesKey); err != nil {
+		return nil, fmt.Errorf("%w: reading a random key failed", ErrInternal)
+	}
+	defer clear(aesKey)
+	head, err := rsa.EncryptOAEP(h.New(), rand, pub, aesKey, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: wrapping with %s failed", ErrInvalidArgument, alg)
+	}
+	w, err := kwp.NewKWP(aesKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: AES key wrap", ErrInternal)
+	}
+	tail, err := w.Wrap(material)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the material cannot be wrapped (%d bytes)", ErrInvalidArgument, len(material))
+	}
+	return append(head, tail...), nil
+}

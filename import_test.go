@@ -896,3 +896,45 @@ func TestImportVerifyOnlyEd25519RejectsForgery(t *testing.T) {
 	}
 	require.Positive(t, forgedWithZeroKey, "the forgeries are real ones for a zeroed key")
 }
+
+// TestWrapKeyMaterial checks the client half of the import protocol: what
+// it wraps imports, and bad inputs get typed errors, never a panic.
+func TestWrapKeyMaterial(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	r := kmstest.New(t)
+	for _, alg := range []kms.WrappingAlgorithm{kms.WrapRSAESOAEPSHA1, kms.WrapRSAESOAEPSHA256, kms.WrapRSAAESKeyWrapSHA1, kms.WrapRSAAESKeyWrapSHA256} {
+		m, err := r.KeyRing.CreateKey(ctx, kms.CreateKeyInput{Origin: kms.OriginExternal})
+		require.NoError(t, err)
+		p, err := r.GetParametersForImport(ctx, kms.GetParametersForImportInput{KeyID: m.KeyID, WrappingAlgorithm: alg, WrappingKeySpec: kms.WrappingRSA2048})
+		require.NoError(t, err)
+		enc, err := kms.WrapKeyMaterial(p.PublicKey, alg, randomBytes(t, 32), nil)
+		require.NoError(t, err, alg)
+		require.NoError(t, r.ImportKeyMaterial(ctx, kms.ImportKeyMaterialInput{KeyID: m.KeyID, ImportToken: p.ImportToken, EncryptedKeyMaterial: enc}), alg)
+	}
+	rsaPub := func() []byte {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		require.NoError(t, err)
+		der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		require.NoError(t, err)
+		return der
+	}()
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	ecPub, err := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	require.NoError(t, err)
+	for name, c := range map[string]struct {
+		pub      []byte
+		alg      kms.WrappingAlgorithm
+		material []byte
+	}{
+		"not DER":                 {[]byte("nope"), kms.WrapRSAESOAEPSHA256, randomBytes(t, 32)},
+		"not RSA":                 {ecPub, kms.WrapRSAESOAEPSHA256, randomBytes(t, 32)},
+		"unknown algorithm":       {rsaPub, "RSAES_PKCS1_V1_5", randomBytes(t, 32)},
+		"too long for OAEP alone": {rsaPub, kms.WrapRSAESOAEPSHA256, randomBytes(t, 300)},
+		"empty for AES key wrap":  {rsaPub, kms.WrapRSAAESKeyWrapSHA256, nil},
+	} {
+		_, err := kms.WrapKeyMaterial(c.pub, c.alg, c.material, nil)
+		require.ErrorIs(t, err, kms.ErrInvalidArgument, name)
+	}
+}

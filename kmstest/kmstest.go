@@ -5,15 +5,9 @@ package kmstest
 
 import (
 	"context"
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"sync"
 	"testing"
 	"time"
-
-	kwp "github.com/tink-crypto/tink-go/v2/kwp/subtle"
 
 	"github.com/pocketkms/kms"
 )
@@ -139,37 +133,7 @@ func ImportMaterial(ctx context.Context, ring *kms.KeyRing, keyID string, materi
 
 // WrapForImport encrypts material to an import wrapping public key (DER
 // SubjectPublicKeyInfo) with alg, as the AWS KMS documentation tells
-// clients to.
+// clients to: kms.WrapKeyMaterial with crypto/rand.
 func WrapForImport(publicKeyDER []byte, alg kms.WrappingAlgorithm, material []byte) ([]byte, error) {
-	pk, err := x509.ParsePKIXPublicKey(publicKeyDER)
-	if err != nil {
-		return nil, err
-	}
-	pub := pk.(*rsa.PublicKey)
-	h := crypto.SHA256
-	if alg == kms.WrapRSAESOAEPSHA1 || alg == kms.WrapRSAAESKeyWrapSHA1 {
-		h = crypto.SHA1
-	}
-	switch alg {
-	case kms.WrapRSAESOAEPSHA1, kms.WrapRSAESOAEPSHA256:
-		return rsa.EncryptOAEP(h.New(), rand.Reader, pub, material, nil)
-	}
-	aesKey := make([]byte, 32)
-	if _, err := rand.Read(aesKey); err != nil {
-		return nil, err
-	}
-	defer clear(aesKey)
-	head, err := rsa.EncryptOAEP(h.New(), rand.Reader, pub, aesKey, nil)
-	if err != nil {
-		return nil, err
-	}
-	w, err := kwp.NewKWP(aesKey)
-	if err != nil {
-		return nil, err
-	}
-	tail, err := w.Wrap(material)
-	if err != nil {
-		return nil, err
-	}
-	return append(head, tail...), nil
+	return kms.WrapKeyMaterial(publicKeyDER, alg, material, nil)
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pocketkms/kms"
-	"github.com/pocketkms/kms/kmstest"
 	"github.com/pocketkms/kms/store/sqlstore"
 )
 
@@ -251,7 +250,7 @@ official SDKs with the same key, namespace and name, and theirs open here.`,
 			if err != nil {
 				return err
 			}
-			if err := kmstest.ImportMaterial(ctx, r, m.KeyID, material); err != nil {
+			if err := importMaterial(ctx, r, m.KeyID, material); err != nil {
 				_, _ = r.ScheduleKeyDeletion(ctx, m.KeyID, 7)
 				return fmt.Errorf("importing the material failed (the empty key %s is scheduled for deletion): %w", m.KeyID, err)
 			}
@@ -550,4 +549,21 @@ func (a *app) demoCommand() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// importMaterial imports material into an EXTERNAL key: the import
+// protocol of AWS KMS, client side and server side in one process (an
+// RSA-3072 wrapping key, RSA_AES_KEY_WRAP_SHA_256).
+func importMaterial(ctx context.Context, r *kms.KeyRing, keyID string, material []byte) error {
+	p, err := r.GetParametersForImport(ctx, kms.GetParametersForImportInput{
+		KeyID: keyID, WrappingAlgorithm: kms.WrapRSAAESKeyWrapSHA256, WrappingKeySpec: kms.WrappingRSA3072,
+	})
+	if err != nil {
+		return err
+	}
+	enc, err := kms.WrapKeyMaterial(p.PublicKey, kms.WrapRSAAESKeyWrapSHA256, material, nil)
+	if err != nil {
+		return err
+	}
+	return r.ImportKeyMaterial(ctx, kms.ImportKeyMaterialInput{KeyID: keyID, ImportToken: p.ImportToken, EncryptedKeyMaterial: enc})
 }
