@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"golang.org/x/term"
@@ -99,9 +100,10 @@ func principal() kms.Principal {
 }
 
 // open opens the store, its root key, the audit log and the ring. With
-// create, it makes the store (and its directory) if there is none;
-// otherwise a missing store is an error that says to run init.
-func (a *app) open(ctx context.Context, create bool) (*kms.KeyRing, context.Context, error) {
+// create, it makes the store (and its directory) if there is none, and
+// removes what it made if anything fails; otherwise a missing or
+// uninitialized store is an error that says to run init.
+func (a *app) open(ctx context.Context, create bool) (_ *kms.KeyRing, _ context.Context, err error) {
 	ctx = kms.WithPrincipal(ctx, principal())
 	if a.ring != nil {
 		return a.ring, ctx, nil
@@ -111,13 +113,22 @@ func (a *app) open(ctx context.Context, create bool) (*kms.KeyRing, context.Cont
 		return nil, ctx, err
 	}
 	if !isPostgres(dsn) {
-		if _, err := os.Stat(dsn); errors.Is(err, os.ErrNotExist) {
+		if _, serr := os.Stat(dsn); errors.Is(serr, os.ErrNotExist) {
 			if !create {
-				return nil, ctx, &hintError{exitNotFound, fmt.Sprintf("no store at %s: run pocketkms init first (or pass --store)", dsn), err}
+				return nil, ctx, &hintError{exitNotFound, fmt.Sprintf("no store at %s: run pocketkms init first (or pass --store)", dsn), serr}
 			}
 			if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
 				return nil, ctx, err
 			}
+			defer func() {
+				if err != nil { // a failed init leaves nothing behind
+					a.close()
+					a.store = nil
+					for _, f := range []string{dsn, dsn + "-wal", dsn + "-shm", auditPath} {
+						os.Remove(f)
+					}
+				}
+			}()
 		}
 	}
 	store, err := sqlstore.Open(ctx, dsn)
@@ -140,11 +151,16 @@ func (a *app) open(ctx context.Context, create bool) (*kms.KeyRing, context.Cont
 	if err != nil {
 		return nil, ctx, fmt.Errorf("opening the audit log: %w", err)
 	}
-	chain, err := kms.OpenChainedLog(ctx, syncWriter{a.auditLog}, kms.ChainConfig{Store: store, RootKey: root})
+	// One command at a time appends to a chain: commands run at once on
+	// this machine wait for each other here, until the process ends.
+	if err := lockFile(ctx, a.auditLog); err != nil {
+		return nil, ctx, err
+	}
+	chain, err := kms.OpenChainedLog(ctx, syncWriter{a.auditLog}, kms.ChainConfig{Store: store, RootKey: root, Chain: chainName(dsn)})
 	if err != nil {
 		return nil, ctx, err
 	}
-	a.ring, err = kms.NewKeyRing(kms.Config{Store: store, RootKey: root, Auditor: chain, AuditRequired: true})
+	a.ring, err = kms.NewKeyRing(kms.Config{Store: store, RootKey: root, Auditor: chain, AuditRequired: true, Policy: kms.KeyPolicies{}})
 	if err != nil {
 		return nil, ctx, err
 	}
@@ -153,6 +169,36 @@ func (a *app) open(ctx context.Context, create bool) (*kms.KeyRing, context.Cont
 	// failure is retried next time.
 	_, _ = a.ring.RunDue(ctx)
 	return a.ring, ctx, nil
+}
+
+// chainName names this machine's audit chain: one chain per log file. A
+// SQLite store has its log beside it; a PostgreSQL store shared by several
+// machines has one log (and chain) per machine.
+func chainName(dsn string) string {
+	if !isPostgres(dsn) {
+		return "default"
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return "host/" + host
+}
+
+// lockFile takes an exclusive lock on f, waiting for other commands to
+// release theirs, or until ctx ends.
+func lockFile(ctx context.Context, f *os.File) error {
+	done := make(chan error, 1)
+	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("locking the audit log: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // syncWriter makes each audit record durable before the operation's
@@ -174,23 +220,29 @@ const passphraseSetting = "root.passphrase.argon2id"
 func (a *app) rootKey(ctx context.Context, create bool) (kms.RootKey, error) {
 	var rk kms.RootKey
 	var err error
+	_, perr := a.store.GetSetting(ctx, passphraseSetting)
+	usesPassphrase := perr == nil
+	_, cerr := a.store.GetSetting(ctx, "root.check")
+	initialized := cerr == nil
 	switch {
 	case a.keyFile != "" && a.keyEnv != "":
 		return nil, usagef("give --key-file or --key-env, not both")
+	case (a.keyFile != "" || a.keyEnv != "") && usesPassphrase:
+		return nil, &hintError{exitRefused, "this store's root key is a passphrase: drop --key-file/--key-env and set POCKETKMS_PASSPHRASE", nil}
+	case (a.keyFile != "" || a.keyEnv != "") && !initialized && !create:
+		return nil, &hintError{exitNotFound, "the store is not initialized: run pocketkms init first", cerr}
 	case a.keyFile != "":
 		rk, err = kms.RootKeyFromFile(a.keyFile)
 	case a.keyEnv != "":
 		rk, err = kms.RootKeyFromEnv(a.keyEnv)
 	default:
-		_, perr := a.store.GetSetting(ctx, passphraseSetting)
-		initialized := perr == nil
-		if !initialized && !create {
-			if _, cerr := a.store.GetSetting(ctx, "root.check"); cerr == nil {
-				return nil, &hintError{exitRefused, "this store's root key is not a passphrase: pass --key-file or --key-env", cerr}
+		if !usesPassphrase && !create {
+			if initialized {
+				return nil, &hintError{exitRefused, "this store's root key is not a passphrase: pass --key-file or --key-env", nil}
 			}
 			return nil, &hintError{exitNotFound, "the store is not initialized: run pocketkms init first", perr}
 		}
-		pass, perr := a.passphrase(!initialized)
+		pass, perr := a.passphrase(!usesPassphrase)
 		if perr != nil {
 			return nil, perr
 		}
@@ -306,7 +358,11 @@ func createAtomic(path string, perm os.FileMode) (*atomicFile, error) {
 	}
 	f, err := os.CreateTemp(dir, "."+base+".pocketkms-*")
 	if err != nil {
-		return nil, err
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // name the output, not the temporary file
+		}
+		return nil, fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	if err := f.Chmod(perm); err != nil {
 		f.Close()

@@ -228,7 +228,7 @@ stdout. --context pairs are bound to the file and stored in it.`,
 			if err != nil {
 				return err
 			}
-			if _, err := io.Copy(w, p.reader(src)); err != nil {
+			if _, err := io.Copy(w, p.reader(ctxReader{ctx, src})); err != nil {
 				if ab, ok := w.(interface{ Abort() }); ok {
 					ab.Abort()
 				}
@@ -283,7 +283,7 @@ command exits 0.`,
 			defer src.Close()
 			p := a.newProgress("decrypting", size, "B")
 			defer p.finish()
-			br := bufio.NewReaderSize(p.reader(src), 64<<10)
+			br := bufio.NewReaderSize(p.reader(ctxReader{ctx, src}), 64<<10)
 			h, err := readHeader(br)
 			if err != nil {
 				return err
@@ -369,7 +369,7 @@ others go on.`,
 			}
 			p := a.newProgress("rewrapping", int64(len(files)), "files")
 			defer p.finish()
-			var failed []string
+			failed := []string{}
 			var firstErr error
 			for _, file := range files {
 				if err := rewrapFile(ctx, r, file, newRecips); err != nil {
@@ -388,6 +388,9 @@ others go on.`,
 				return err
 			}
 			if firstErr != nil {
+				if len(failed) == 1 {
+					return fmt.Errorf("1 file failed: %w", firstErr)
+				}
 				return fmt.Errorf("%d files failed, the first: %w", len(failed), firstErr)
 			}
 			return nil
@@ -400,6 +403,11 @@ others go on.`,
 
 // rewrapFile rewraps one file in place.
 func rewrapFile(ctx context.Context, r *kms.KeyRing, path string, to []kms.Recipient) error {
+	// Rewrap what a symbolic link points to, and keep the link.
+	path, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
 	src, err := os.Open(path)
 	if err != nil {
 		return err
@@ -409,7 +417,7 @@ func rewrapFile(ctx context.Context, r *kms.KeyRing, path string, to []kms.Recip
 	if err != nil {
 		return err
 	}
-	br := bufio.NewReaderSize(src, 64<<10)
+	br := bufio.NewReaderSize(ctxReader{ctx, src}, 64<<10)
 	h, err := readHeader(br)
 	if err != nil {
 		return err

@@ -397,7 +397,14 @@ func (a *app) rotationCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(s, func(w io.Writer) {
+			res := map[string]any{"key_arn": s.KeyID, "enabled": s.KeyRotationEnabled}
+			if s.KeyRotationEnabled {
+				res["period_days"], res["next_rotation"] = s.RotationPeriodInDays, s.NextRotationDate
+			}
+			if !s.OnDemandRotationStartDate.IsZero() {
+				res["last_on_demand_rotation"] = s.OnDemandRotationStartDate
+			}
+			return a.print(res, func(w io.Writer) {
 				if !s.KeyRotationEnabled {
 					fmt.Fprintln(w, "automatic rotation: off")
 					return
@@ -417,7 +424,16 @@ func (a *app) rotationCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(out.Rotations, func(w io.Writer) {
+			type rotation struct {
+				Version uint32    `json:"version"`
+				Date    time.Time `json:"date"`
+				Type    string    `json:"type"`
+			}
+			rows := []rotation{}
+			for _, rot := range out.Rotations {
+				rows = append(rows, rotation{rot.KeyVersion, rot.RotationDate, string(rot.RotationType)})
+			}
+			return a.print(rows, func(w io.Writer) {
 				var t [][]string
 				for _, rot := range out.Rotations {
 					t = append(t, []string{strconv.Itoa(int(rot.KeyVersion)), rot.RotationDate.Format(time.RFC3339), string(rot.RotationType)})

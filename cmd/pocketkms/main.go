@@ -10,7 +10,7 @@
 //	1  failure (an I/O error, the store, anything else)
 //	2  usage: unknown command or flag, missing or bad argument
 //	3  not found: no such key, alias, grant or file
-//	4  refused: wrong passphrase or root key, access denied
+//	4  refused: wrong passphrase or root key, or a key policy denies it
 //	5  invalid data: a file or signature that does not verify (tampered,
 //	   truncated, wrong encryption context, wrong key)
 //	6  key state: the key is disabled, pending deletion or pending import
@@ -65,6 +65,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	code, msg := describe(err)
+	msg = strings.Join(strings.Fields(msg), " ") // one line, whatever the error held
 	fmt.Fprintf(stderr, "pocketkms: %s\n", msg)
 	return code
 }
@@ -99,10 +100,10 @@ func describe(err error) (int, string) {
 		return he.code, he.msg
 	case errors.As(err, &ue):
 		return exitUsage, ue.msg + " (see pocketkms help)"
-	case strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
+	case !isLibraryError(err) && (strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
 		strings.HasPrefix(err.Error(), "unknown shorthand flag") || strings.Contains(err.Error(), "flag needs an argument") ||
 		strings.Contains(err.Error(), "required flag") || strings.Contains(err.Error(), "invalid argument") ||
-		strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "requires at least"):
+		strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "requires at least")):
 		return exitUsage, err.Error() + " (see pocketkms help)"
 	case errors.Is(err, kms.ErrWrongRootKey):
 		return exitRefused, "wrong passphrase or root key: this store was created with another one (check POCKETKMS_PASSPHRASE, --key-file or --key-env)"
@@ -120,12 +121,20 @@ func describe(err error) (int, string) {
 	case errors.Is(err, kms.ErrInvalidState):
 		return exitState, one(err.Error()) + " (pocketkms describe KEY shows its state; pocketkms enable KEY re-enables a disabled key)"
 	case errors.Is(err, kms.ErrInvalidArgument), errors.Is(err, kms.ErrInvalidUsage), errors.Is(err, kms.ErrUnsupported),
-		errors.Is(err, kms.ErrAlreadyExists), errors.Is(err, kms.ErrLimitExceeded):
+		errors.Is(err, kms.ErrAlreadyExists), errors.Is(err, kms.ErrLimitExceeded), errors.Is(err, kms.ErrInvalidGrantID),
+		errors.Is(err, kms.ErrInvalidGrantToken), errors.Is(err, kms.ErrIncorrectKeyMaterial), errors.Is(err, kms.ErrMalformedPolicy):
 		return exitUsage, one(err.Error())
 	case errors.Is(err, context.Canceled):
 		return exitFailure, "interrupted; no output file was written"
 	}
 	return exitFailure, one(err.Error())
+}
+
+// isLibraryError reports whether err came from the library (whose texts
+// may contain words cobra's errors are recognised by).
+func isLibraryError(err error) bool {
+	var ke *kms.Error
+	return errors.As(err, &ke) || strings.HasPrefix(err.Error(), "kms: ")
 }
 
 func (a *app) rootCommand() *cobra.Command {

@@ -359,7 +359,9 @@ func (a *app) grantCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(out, func(w io.Writer) { fmt.Fprintf(w, "grant %s\ntoken %s\n", out.GrantID, out.GrantToken) })
+			return a.print(map[string]string{"grant_id": out.GrantID, "grant_token": out.GrantToken}, func(w io.Writer) {
+				fmt.Fprintf(w, "grant %s\ntoken %s\n", out.GrantID, out.GrantToken)
+			})
 		},
 	}
 	cf := create.Flags()
@@ -381,10 +383,27 @@ func (a *app) grantCommand() *cobra.Command {
 				return err
 			}
 			grants := out.Grants
-			if grants == nil {
-				grants = []kms.Grant{}
+			type grantRow struct {
+				GrantID        string            `json:"grant_id"`
+				Name           string            `json:"name,omitempty"`
+				Created        time.Time         `json:"created"`
+				Grantee        string            `json:"grantee_principal"`
+				Retiring       string            `json:"retiring_principal,omitempty"`
+				Operations     []kms.Op          `json:"operations"`
+				ContextEquals  map[string]string `json:"encryption_context_equals,omitempty"`
+				ContextSubset  map[string]string `json:"encryption_context_subset,omitempty"`
+				IssuingAccount string            `json:"issuing_account"`
 			}
-			return a.print(grants, func(w io.Writer) {
+			rows := []grantRow{}
+			for _, g := range grants {
+				gr := grantRow{GrantID: g.GrantID, Name: g.Name, Created: g.CreationDate, Grantee: g.GranteePrincipal,
+					Retiring: g.RetiringPrincipal, Operations: g.Operations, IssuingAccount: g.IssuingAccount}
+				if g.Constraints != nil {
+					gr.ContextEquals, gr.ContextSubset = g.Constraints.EncryptionContextEquals, g.Constraints.EncryptionContextSubset
+				}
+				rows = append(rows, gr)
+			}
+			return a.print(rows, func(w io.Writer) {
 				var t [][]string
 				for _, g := range grants {
 					var ops []string
@@ -409,7 +428,7 @@ func (a *app) grantCommand() *cobra.Command {
 	}
 	var token string
 	retire := &cobra.Command{
-		Use: "retire --token TOKEN | retire KEY GRANT_ID", Short: "Retire a grant", Args: cobra.MaximumNArgs(2),
+		Use: "retire --token TOKEN | retire KEY GRANT_ID", Short: "Retire a grant, as its retiring principal, its grantee or the account's root (POCKETKMS_PRINCIPAL)", Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := kms.RetireGrantInput{GrantToken: token}
 			switch {
@@ -436,6 +455,9 @@ func (a *app) auditCommand() *cobra.Command {
 	tail := &cobra.Command{
 		Use: "tail [-n 20]", Short: "Print the last records of the audit log", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n < 1 {
+				return usagef("-n takes a number of records, 1 or more")
+			}
 			_, path, err := a.paths()
 			if err != nil {
 				return err
@@ -484,7 +506,9 @@ func (a *app) auditCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(rep, func(w io.Writer) { fmt.Fprintf(w, "audit log verified: %d records, head %s\n", rep.Records, rep.Head) })
+			return a.print(map[string]any{"verified": true, "records": rep.Records, "head": rep.Head}, func(w io.Writer) {
+				fmt.Fprintf(w, "audit log verified: %d records, head %s\n", rep.Records, rep.Head)
+			})
 		},
 	}
 	c.AddCommand(tail, verify)

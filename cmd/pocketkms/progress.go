@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +23,7 @@ type progress struct {
 	done  atomic.Int64
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	once  sync.Once
 }
 
 // newProgress starts a bar, or returns nil (whose methods do nothing).
@@ -96,8 +98,10 @@ func (p *progress) finish() {
 	if p == nil {
 		return
 	}
-	close(p.stop)
-	p.wg.Wait()
+	p.once.Do(func() {
+		close(p.stop)
+		p.wg.Wait()
+	})
 }
 
 // reader counts the bytes read through r.
@@ -117,4 +121,18 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.p.add(int64(n))
 	return n, err
+}
+
+// ctxReader stops reading when ctx ends (Ctrl-C), so that a long copy
+// ends with ctx's error and no output file.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
 }
