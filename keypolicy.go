@@ -360,7 +360,10 @@ func parseStatement(raw json.RawMessage) (*statement, *PolicyError) {
 	if err != "" {
 		return nil, fail(field, err)
 	}
-	ps, perr := parsePrincipal(raw)
+	if field == "NotPrincipal" && !s.deny {
+		return nil, fail(field, "NotPrincipal is for Deny statements only (an Allow with it would let in everyone else, anonymous callers included)")
+	}
+	ps, perr := parsePrincipal(raw, field == "NotPrincipal")
 	if perr != "" {
 		return nil, fail(field, perr)
 	}
@@ -466,7 +469,12 @@ func validAction(a string) bool {
 	return true
 }
 
-func parsePrincipal(raw json.RawMessage) (*principalSet, string) {
+// parsePrincipal parses a Principal element, or with not a NotPrincipal
+// element. In a Principal, an account's root ARN (or ID) stands for every
+// principal of the account; in a NotPrincipal it stands for the account
+// entity alone, as in AWS (the documented pattern "every principal but
+// bob": NotPrincipal [bob, the account root]), so it exempts no one else.
+func parsePrincipal(raw json.RawMessage, not bool) (*principalSet, string) {
 	var star string
 	if json.Unmarshal(raw, &star) == nil {
 		if star != "*" {
@@ -491,16 +499,24 @@ func parsePrincipal(raw json.RawMessage) (*principalSet, string) {
 				switch {
 				case id == "*":
 					ps.any = true
+				case strings.ContainsAny(id, "*?"):
+					return nil, fmt.Sprintf("%s: a principal ARN takes no wildcards (use \"*\" with a condition on aws:PrincipalArn)", quoteShort(id))
 				case strings.HasPrefix(id, "arn:"):
-					if acct := arnAccount(id); acct != "" && strings.HasSuffix(id, ":root") && strings.HasPrefix(id, "arn:aws:iam::") && id == "arn:aws:iam::"+acct+":root" {
-						ps.accounts = append(ps.accounts, acct)
-					} else if acct == "" {
+					acct := arnAccount(id)
+					switch {
+					case acct == "":
 						return nil, fmt.Sprintf("%s is not an ARN with an account", quoteShort(id))
-					} else {
+					case id == "arn:aws:iam::"+acct+":root" && !not:
+						ps.accounts = append(ps.accounts, acct)
+					default:
 						ps.arns = append(ps.arns, id)
 					}
 				case validAccountID(id):
-					ps.accounts = append(ps.accounts, id)
+					if not {
+						ps.arns = append(ps.arns, "arn:aws:iam::"+id+":root")
+					} else {
+						ps.accounts = append(ps.accounts, id)
+					}
 				default:
 					return nil, fmt.Sprintf("%s is neither *, an account ID nor an ARN", quoteShort(id))
 				}
@@ -878,25 +894,19 @@ func parseCondKey(s string) (condKey, string) {
 	if !strings.Contains(s, ":") || len(s) > 256 {
 		return condKey{}, "a condition key is service:name, as kms:EncryptionContext:app"
 	}
+	for _, p := range []struct {
+		prefix string
+		kind   condKind
+	}{{"kms:EncryptionContext:", keyEncryptionContext}, {"aws:ResourceTag/", keyResourceTag}, {"aws:PrincipalTag/", keyPrincipalTag}} {
+		// The prefix matches without case, byte for byte (ASCII only).
+		if len(s) >= len(p.prefix) && asciiEqualFold(s[:len(p.prefix)], p.prefix) {
+			if len(s) == len(p.prefix) {
+				return condKey{}, p.prefix + " needs a name after it"
+			}
+			return condKey{kind: p.kind, name: s[len(p.prefix):]}, ""
+		}
+	}
 	l := strings.ToLower(s)
-	if rest, ok := strings.CutPrefix(l, "kms:encryptioncontext:"); ok {
-		if rest == "" {
-			return condKey{}, "kms:EncryptionContext: needs a context key after the colon"
-		}
-		return condKey{kind: keyEncryptionContext, name: s[len("kms:EncryptionContext:"):]}, ""
-	}
-	if rest, ok := strings.CutPrefix(l, "aws:resourcetag/"); ok {
-		if rest == "" {
-			return condKey{}, "aws:ResourceTag/ needs a tag key after the slash"
-		}
-		return condKey{kind: keyResourceTag, name: s[len("aws:ResourceTag/"):]}, ""
-	}
-	if rest, ok := strings.CutPrefix(l, "aws:principaltag/"); ok {
-		if rest == "" {
-			return condKey{}, "aws:PrincipalTag/ needs a tag key after the slash"
-		}
-		return condKey{kind: keyPrincipalTag, name: s[len("aws:PrincipalTag/"):]}, ""
-	}
 	var kind condKind
 	switch l {
 	case "kms:encryptioncontextkeys":
@@ -1191,6 +1201,16 @@ func (c *condition) holds(x *evalCtx) bool {
 		}
 		return false
 	}
+	if c.key.kind == keyEncryptionContext {
+		// Several context keys that differ only in case: the request is
+		// ambiguous, so read it the strict way. A positive operator holds
+		// only if every value matches; a negated one if any value fails.
+		all := c.test(x, one)
+		for _, v := range more {
+			all = all && c.test(x, v)
+		}
+		return all != c.neg
+	}
 	// A single-valued operator on several values: a positive operator holds
 	// if any value matches, a negated one if none does.
 	any := c.test(x, one)
@@ -1272,6 +1292,27 @@ func (c *condition) matchesTime(t time.Time) bool {
 func (s *statement) conditionsHold(x *evalCtx) bool {
 	for i := range s.conds {
 		if !s.conds[i].holds(x) {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII only: no Unicode folding
+// (the Kelvin sign is not a k).
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
 			return false
 		}
 	}

@@ -1606,13 +1606,17 @@ func TestKeyPolicyExamples(t *testing.T) {
 			},
 		},
 		{
-			name: "NotPrincipal with an account: every principal of the account is exempt",
+			// In a NotPrincipal the account root is the account entity
+			// alone, as in AWS (the documented "everyone but bob" pattern
+			// lists bob and the root): it exempts no other principal.
+			name: "NotPrincipal with the account root exempts only the root",
 			doc: kpPolicy(
 				kpStmt("Allow", `"*"`, []string{"kms:Encrypt"}, ""),
-				`{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}`),
+				`{"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::111122223333:role/ExampleRole","arn:aws:iam::111122223333:role/KMSAdminRole","arn:aws:iam::111122223333:root"]},"Action":"kms:*","Resource":"*"}`),
 			calls: []kpCall{
 				kpAllow(kpRole, kpEncrypt(nil)),
-				kpAllow(kpAcctOnly, kpEncrypt(nil)),
+				kpDeny(kpAcctOnly, kpEncrypt(nil)),
+				kpDeny(kpOther, kpEncrypt(nil)),
 				kpDeny(kpForeign, kpEncrypt(nil)),
 				kpDeny(kpNobody, kpEncrypt(nil)),
 			},
@@ -1911,7 +1915,9 @@ func TestPutKeyPolicyLockout(t *testing.T) {
 		{"the caller may not call PutKeyPolicy", kpDoc(kpStmt("Allow", kpAdminP, []string{"kms:Encrypt", "kms:Get*", "kms:Describe*"}, ""), kpStmt("Allow", kpRoleP, []string{"kms:*"}, ""))},
 		{"an explicit Deny", kpDoc(kpStmt("Allow", root, []string{"kms:*"}, ""), kpStmt("Deny", kpAdminP, []string{"kms:PutKeyPolicy"}, ""))},
 		{"an explicit Deny on kms:Put*", kpPolicy(kpStmt("Deny", `"*"`, []string{"kms:Put*"}, ""))},
-		{"NotPrincipal excludes the caller", kpDoc(`{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:role/KMSAdminRole"},"Action":"kms:*","Resource":"*"}`)},
+		{"a Deny with NotPrincipal that leaves the caller in", kpDoc(
+			`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/KMSAdminRole"},"Action":"kms:*","Resource":"*"}`,
+			`{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:role/Other"},"Action":"kms:PutKeyPolicy","Resource":"*"}`)},
 		{"NotAction excludes PutKeyPolicy", kpDoc(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/KMSAdminRole"},"NotAction":"kms:Put*","Resource":"*"}`)},
 		{"a condition PutKeyPolicy never meets", kpDoc(kpStmt("Allow", kpAdminP, []string{"kms:*"}, `{"StringEquals":{"kms:EncryptionContext:Department":"IT"}}`))},
 		{"a principal tag the caller lacks", kpDoc(kpStmt("Allow", root, []string{"kms:*"}, `{"StringEquals":{"aws:PrincipalTag/role":"admin"}}`))},
@@ -2243,4 +2249,36 @@ func FuzzParseKeyPolicy(f *testing.F) {
 			t.Fatalf("a PolicyError matches another sentinel: %v", err)
 		}
 	})
+}
+
+// TestKeyPolicyReviewFindings pins fixes from review: NotPrincipal only in
+// a Deny, no wildcard principal ARNs, context keys that differ only in
+// case read strictly, and condition-key prefixes folded as ASCII only.
+func TestKeyPolicyReviewFindings(t *testing.T) {
+	t.Parallel()
+	for name, doc := range map[string]string{
+		"NotPrincipal in an Allow": kpDoc(`{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"kms:Decrypt","Resource":"*"}`),
+		"a wildcard principal ARN": kpDoc(`{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:role/*"},"Action":"kms:Decrypt","Resource":"*"}`),
+		"a Kelvin sign in the key": kpDoc(`{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"` + "\u212a" + `ms:EncryptionContext:app":"x"}}}`),
+	} {
+		err := kms.ValidateKeyPolicy(doc)
+		assert.ErrorIs(t, err, kms.ErrMalformedPolicy, name)
+	}
+
+	// A tenant-bound role cannot smuggle a second tenant in a key that
+	// differs only in case.
+	ctx := context.Background()
+	r := kmstest.New(t, kms.Config{Policy: kms.KeyPolicies{}})
+	admin := kms.WithPrincipal(ctx, kms.Principal{ARN: "arn:aws:iam::111122223333:role/admin"})
+	roleA := kms.WithPrincipal(ctx, kms.Principal{ARN: "arn:aws:iam::111122223333:role/a"})
+	doc := kpDoc(
+		`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/admin"},"Action":"kms:*","Resource":"*"}`,
+		`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/a"},"Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:tenant":"A"}}}`,
+		`{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:role/a"},"Action":"kms:Encrypt","Resource":"*","Condition":{"StringNotEquals":{"kms:EncryptionContext:tenant":"A"}}}`)
+	k, err := r.KeyRing.CreateKey(admin, kms.CreateKeyInput{Policy: doc})
+	require.NoError(t, err)
+	_, err = r.Encrypt(roleA, kms.EncryptInput{KeyID: k.KeyID, Plaintext: []byte("x"), EncryptionContext: kms.EncryptionContext{"tenant": "A"}})
+	require.NoError(t, err)
+	_, err = r.Encrypt(roleA, kms.EncryptInput{KeyID: k.KeyID, Plaintext: []byte("x"), EncryptionContext: kms.EncryptionContext{"tenant": "A", "TENANT": "B"}})
+	require.ErrorIs(t, err, kms.ErrAccessDenied)
 }
