@@ -108,6 +108,7 @@ func loadChainKey(ctx context.Context, cfg *ChainConfig, create bool) (*AuditSta
 	}
 	key, err := cfg.RootKey.Unwrap(ctx, st.WrappedKey, chainKeyAD(cfg.Chain))
 	if err != nil || len(key) != 32 {
+		clear(key)
 		return nil, nil, fmt.Errorf("%w: root key could not unwrap the audit key of chain %q", ErrInternal, cfg.Chain)
 	}
 	return st, key, nil
@@ -121,10 +122,12 @@ func loadChainKey(ctx context.Context, cfg *ChainConfig, create bool) (*AuditSta
 // cut off at the end. docs/FORMAT.md §6 specifies the records.
 //
 // The head of the chain is saved in the Store before each line is written,
-// so a crash between the two shows as a lost last record, never as a
-// forgery. Audit fails (and, with Config.AuditRequired, so does the
-// operation) if either write fails; once a write has failed the log stays
-// failed, because the chain can no longer be continued honestly.
+// so a crash between the two leaves the log one record short of the head:
+// the verifier reports it (as records cut off the end, or, once the chain
+// goes on after a restart, as a record deleted there), never a forgery.
+// Audit fails (and, with Config.AuditRequired, so does the operation) if
+// either write fails; once a write has failed the log stays failed, because
+// the chain can no longer be continued honestly. Close clears the key.
 type ChainedLog struct {
 	mu  sync.Mutex
 	w   io.Writer
@@ -149,6 +152,18 @@ func OpenChainedLog(ctx context.Context, w io.Writer, cfg ChainConfig) (*Chained
 		return nil, err
 	}
 	return &ChainedLog{w: w, cfg: cfg, key: key, st: st}, nil
+}
+
+// Close clears the log's key; later events fail. It does not close the
+// writer.
+func (l *ChainedLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.key)
+	if l.err == nil {
+		l.err = fmt.Errorf("kms: chained log %q is closed", l.cfg.Chain)
+	}
+	return nil
 }
 
 // Format prints the chain's name and position, never its key.
@@ -177,8 +192,17 @@ func (l *ChainedLog) Audit(ctx context.Context, e Event) error {
 	sum := sha256.Sum256(line)
 	next := l.st.clone()
 	next.Seq, next.Head = l.st.Seq+1, sum[:]
-	if err := l.cfg.Store.PutAuditState(ctx, next); err != nil {
-		l.err = fmt.Errorf("kms: chained log %q: saving its head failed: %w", l.cfg.Chain, storeErr(err))
+	err = l.cfg.Store.PutAuditState(ctx, next)
+	if errors.Is(err, ErrConflict) {
+		// The state moved under us. If only its wrapped key changed (a
+		// RewrapRootKey), the chain is ours still: take the new revision.
+		if cur, gerr := l.cfg.Store.GetAuditState(ctx, l.cfg.Chain); gerr == nil && cur.Seq == l.st.Seq && bytes.Equal(cur.Head, l.st.Head) {
+			next.Revision, next.WrappedKey = cur.Revision, cur.WrappedKey
+			err = l.cfg.Store.PutAuditState(ctx, next)
+		}
+	}
+	if err != nil {
+		l.err = fmt.Errorf("kms: chained log %q: saving its head failed (another writer on this chain?): %w", l.cfg.Chain, storeErr(err))
 		return l.err
 	}
 	next.Revision++
@@ -206,6 +230,7 @@ type chainRecord struct {
 	SourceKeyVersion  uint32            `json:"source_key_version,omitempty"`
 	GrantID           string            `json:"grant_id,omitempty"`
 	EncryptionContext map[string]string `json:"encryption_context,omitempty"`
+	ContextOmitted    bool              `json:"encryption_context_omitted,omitempty"`
 	Outcome           Outcome           `json:"outcome"`
 	ErrorCode         string            `json:"error_code,omitempty"`
 	Error             string            `json:"error,omitempty"`
@@ -232,7 +257,14 @@ func appendChainRecord(dst, key []byte, seq uint64, prev []byte, e *Event) ([]by
 		rec.Error = e.Err.Error()
 	}
 	body, err := json.Marshal(&rec)
-	if err != nil {
+	if err == nil && len(body) > maxChainRecord {
+		// A caller's oversized context (refused by the operation, but
+		// audited) must not make a line the verifier cannot read: keep the
+		// record, without the context.
+		rec.EncryptionContext, rec.ContextOmitted = nil, true
+		body, err = json.Marshal(&rec)
+	}
+	if err != nil || len(body) > maxChainRecord {
 		return nil, fmt.Errorf("%w: encoding an audit record failed", ErrInternal)
 	}
 	mac := chainMAC(key, body)
@@ -297,6 +329,10 @@ type ChainReport struct {
 
 // MaxChainLine bounds one line of a chained log.
 const MaxChainLine = 1 << 20
+
+// maxChainRecord bounds what the writer puts on a line: well under
+// MaxChainLine, with room for the MAC.
+const maxChainRecord = 64 << 10
 
 // VerifyChainedLog reads a chained log from the start and checks every
 // record: its MAC under the chain's key, its sequence number and its link

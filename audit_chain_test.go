@@ -373,3 +373,30 @@ func FuzzRetireGrantToken(f *testing.F) {
 		}
 	})
 }
+
+// TestChainedLogReviewFindings: a huge context is recorded without it, and
+// a RewrapRootKey under a running log does not break it.
+func TestChainedLogReviewFindings(t *testing.T) {
+	t.Parallel()
+	f := newChainFixture(t)
+	huge := kms.EncryptionContext{"k": strings.Repeat("<", 200<<10)}
+	_, err := f.ring.Decrypt(t.Context(), kms.DecryptInput{CiphertextBlob: []byte("x"), EncryptionContext: huge})
+	require.Error(t, err)
+	f.fill(t, 3)
+	_, err = kms.VerifyChainedLog(t.Context(), bytes.NewReader(f.buf.Bytes()), f.cfg)
+	require.NoError(t, err, "an oversized context does not break the log")
+	assert.Contains(t, string(f.lines()[0]), `"encryption_context_omitted":true`)
+
+	// The root key moves while the log runs: the log goes on.
+	newRoot, err := kms.NewAESRootKey(bytes.Repeat([]byte{8}, 32), nil)
+	require.NoError(t, err)
+	both := kms.RootKeys{Current: newRoot, Previous: []kms.RootKey{f.cfg.RootKey}}
+	_, err = kms.RewrapRootKey(t.Context(), f.store, both)
+	require.NoError(t, err)
+	f.fill(t, 2)
+	_, err = kms.VerifyChainedLog(t.Context(), bytes.NewReader(f.buf.Bytes()), kms.ChainConfig{Store: f.store, RootKey: newRoot})
+	require.NoError(t, err)
+
+	require.NoError(t, f.log.Close())
+	require.Error(t, f.log.Audit(t.Context(), kms.Event{Op: kms.OpListKeys}), "a closed log takes no more events")
+}
