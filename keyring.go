@@ -89,8 +89,9 @@ type KeyRing struct {
 	keys    sync.Map   // key ID → *keyEntry; entries are immutable but for checked
 	aliases sync.Map   // alias name → *aliasEntry
 	// aliasGen counts alias writes, so that a read racing a write does not
-	// cache what it read.
+	// cache what it read; keyGen counts Forgets, likewise for keys.
 	aliasGen atomic.Uint64
+	keyGen   atomic.Uint64
 
 	reqPrefix string
 	reqSeq    atomic.Uint64
@@ -505,6 +506,7 @@ func (r *KeyRing) load(ctx context.Context, id string) (*keyEntry, error) {
 // reload reads a key from the Store and publishes it, reusing prev's
 // parsed versions.
 func (r *KeyRing) reload(ctx context.Context, id string, prev *keyEntry) (*keyEntry, error) {
+	gen := r.keyGen.Load()
 	rec, err := r.cfg.Store.GetKey(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) && prev != nil {
@@ -526,6 +528,9 @@ func (r *KeyRing) reload(ctx context.Context, id string, prev *keyEntry) (*keyEn
 	}
 	e.checked.Store(now)
 	if prev == nil {
+		if r.keyGen.Load() != gen {
+			return e, nil // a Forget came meanwhile: what was read may predate it
+		}
 		v, _ := r.keys.LoadOrStore(id, e)
 		return v.(*keyEntry), nil
 	}
@@ -563,6 +568,7 @@ func (r *KeyRing) Forget(name string) {
 		r.aliases.Delete(name)
 		return
 	}
+	r.keyGen.Add(1)
 	r.keys.Delete(name)
 }
 
@@ -570,6 +576,7 @@ func (r *KeyRing) Forget(name string) {
 // missed changes (after losing its notification connection, say).
 func (r *KeyRing) ForgetAll() {
 	r.aliasGen.Add(1)
+	r.keyGen.Add(1)
 	r.aliases.Clear()
 	r.keys.Clear()
 }

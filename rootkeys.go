@@ -49,7 +49,10 @@ func RootKeyFromFile(path string) (RootKey, error) {
 		return nil, fmt.Errorf("%w: root key file: %w", ErrInvalidArgument, err)
 	}
 	defer clear(b)
-	if len(b) == 32 {
+	if len(b) == 32 && !printableASCII(b) {
+		// 32 raw bytes. (32 printable characters are text: hex of 16 bytes,
+		// say, which is too short, rather than a key that happens to be
+		// printable, which random bytes almost never are.)
 		return NewAESRootKey(b, nil)
 	}
 	return rootKeyFromText(string(b), "root key file "+path)
@@ -399,4 +402,13 @@ func rewrapKey(ctx context.Context, s Store, keys RootKeys, id string) (int, err
 		}
 		return n, nil
 	}
+}
+
+func printableASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }

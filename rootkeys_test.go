@@ -60,6 +60,7 @@ func TestRootKeyFromFile(t *testing.T) {
 		"readable by others": {key, 0o644},
 		"too short":          {key[:31], 0o600},
 		"not a key":          {[]byte("hello\n"), 0o600},
+		"hex of 16 bytes":    {[]byte(hex.EncodeToString(key[:16])), 0o600},
 	} {
 		_, err := kms.RootKeyFromFile(write(name, c.data, c.perm))
 		require.ErrorIs(t, err, kms.ErrInvalidArgument, name)

@@ -3,13 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -30,6 +34,7 @@ type app struct {
 	jsonOut, quiet                        bool
 
 	store    *sqlstore.Store
+	raw      map[[2]string]rawKey // rawIndex, once read
 	root     kms.RootKey
 	ring     *kms.KeyRing
 	auditLog *os.File
@@ -57,8 +62,32 @@ func dataDir() (string, error) {
 	return filepath.Join(home, ".local", "share", "pocketkms"), nil
 }
 
+// isPostgres reports whether a --store value names a PostgreSQL database:
+// a postgres:// or postgresql:// URL (any case), or a key=value connection
+// string.
 func isPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+	l := strings.ToLower(dsn)
+	if strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://") {
+		return true
+	}
+	return strings.Contains(l, "dbname=") || strings.Contains(l, "host=")
+}
+
+// redactDSN hides a connection string's password.
+func redactDSN(dsn string) string {
+	if !isPostgres(dsn) {
+		return dsn
+	}
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+	f := strings.Fields(dsn)
+	for i, kv := range f {
+		if strings.HasPrefix(strings.ToLower(kv), "password=") {
+			f[i] = "password=xxxxx"
+		}
+	}
+	return strings.Join(f, " ")
 }
 
 // paths returns the store's DSN and the audit log's path.
@@ -71,14 +100,26 @@ func (a *app) paths() (store, audit string, err error) {
 		}
 		store = filepath.Join(dir, "keys.db")
 	}
+	if !isPostgres(store) {
+		// One store, one log and one lock, however the path is spelled.
+		if abs, err := filepath.Abs(store); err == nil {
+			store = abs
+		}
+		if real, err := filepath.EvalSymlinks(store); err == nil {
+			store = real
+		}
+	}
 	audit = a.auditPath
 	if audit == "" {
 		if isPostgres(store) {
+			// A log per database (and, through the data directory, per
+			// user of this machine).
 			dir, err := dataDir()
 			if err != nil {
 				return "", "", err
 			}
-			audit = filepath.Join(dir, "audit.log")
+			sum := sha256.Sum256([]byte(redactDSN(store)))
+			audit = filepath.Join(dir, "audit-"+hex.EncodeToString(sum[:6])+".log")
 		} else {
 			audit = store + ".audit.log"
 		}
@@ -120,20 +161,30 @@ func (a *app) open(ctx context.Context, create bool) (_ *kms.KeyRing, _ context.
 			if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
 				return nil, ctx, err
 			}
-			defer func() {
-				if err != nil { // a failed init leaves nothing behind
-					a.close()
-					a.store = nil
-					for _, f := range []string{dsn, dsn + "-wal", dsn + "-shm", auditPath} {
-						os.Remove(f)
+			// Create the file exclusively: of two inits at once, only the
+			// one that made it may remove it on failure.
+			f, cerr := os.OpenFile(dsn, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if cerr != nil && !errors.Is(cerr, os.ErrExist) {
+				return nil, ctx, cerr
+			}
+			if cerr == nil {
+				f.Close()
+				defer func() {
+					if err != nil { // a failed init leaves nothing behind
+						a.close()
+						a.store = nil
+						for _, f := range []string{dsn, dsn + "-wal", dsn + "-shm", auditPath} {
+							os.Remove(f)
+						}
 					}
-				}
-			}()
+				}()
+			}
 		}
 	}
 	store, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
-		return nil, ctx, &hintError{exitFailure, "opening the store: " + strings.TrimPrefix(err.Error(), "sqlstore: "), err}
+		msg := strings.ReplaceAll(strings.TrimPrefix(err.Error(), "sqlstore: "), dsn, redactDSN(dsn))
+		return nil, ctx, &hintError{exitFailure, "opening the store: " + msg, err}
 	}
 	a.store = store
 	if !isPostgres(dsn) {
@@ -153,7 +204,7 @@ func (a *app) open(ctx context.Context, create bool) (_ *kms.KeyRing, _ context.
 	}
 	// One command at a time appends to a chain: commands run at once on
 	// this machine wait for each other here, until the process ends.
-	if err := lockFile(ctx, a.auditLog); err != nil {
+	if err := a.lockFile(ctx, a.auditLog); err != nil {
 		return nil, ctx, err
 	}
 	chain, err := kms.OpenChainedLog(ctx, syncWriter{a.auditLog}, kms.ChainConfig{Store: store, RootKey: root, Chain: chainName(dsn)})
@@ -171,9 +222,9 @@ func (a *app) open(ctx context.Context, create bool) (_ *kms.KeyRing, _ context.
 	return a.ring, ctx, nil
 }
 
-// chainName names this machine's audit chain: one chain per log file. A
-// SQLite store has its log beside it; a PostgreSQL store shared by several
-// machines has one log (and chain) per machine.
+// chainName names the audit chain of a log file. A SQLite store has one
+// log, beside it; a PostgreSQL store shared by several machines and users
+// has a log, and a chain, per machine and user.
 func chainName(dsn string) string {
 	if !isPostgres(dsn) {
 		return "default"
@@ -182,12 +233,16 @@ func chainName(dsn string) string {
 	if err != nil || host == "" {
 		host = "unknown"
 	}
-	return "host/" + host
+	return "host/" + host + "/uid/" + strconv.Itoa(os.Getuid())
 }
 
 // lockFile takes an exclusive lock on f, waiting for other commands to
 // release theirs, or until ctx ends.
-func lockFile(ctx context.Context, f *os.File) error {
+func (a *app) lockFile(ctx context.Context, f *os.File) error {
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		return nil
+	}
+	fmt.Fprintln(a.stderr, "pocketkms: waiting for another pocketkms command on this store to finish...")
 	done := make(chan error, 1)
 	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
 	select {

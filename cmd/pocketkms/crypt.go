@@ -64,10 +64,19 @@ func recipientFor(ctx context.Context, r *kms.KeyRing, name string) (kms.Recipie
 	return kms.RawRSAKeyRecipient(ns, nm, m.KeyID, h)
 }
 
+// rawKey is a key imported as a raw keyring key.
+type rawKey struct {
+	id  string
+	aes bool // raw AES (else raw RSA)
+}
+
 // rawIndex finds the keys imported as raw keyring keys, by namespace and
-// name.
-func rawIndex(ctx context.Context, r *kms.KeyRing) (map[[2]string]string, error) {
-	idx := map[[2]string]string{}
+// name, once per command.
+func (a *app) rawIndex(ctx context.Context, r *kms.KeyRing) (map[[2]string]rawKey, error) {
+	if a.raw != nil {
+		return a.raw, nil
+	}
+	idx := map[[2]string]rawKey{}
 	marker := ""
 	for {
 		out, err := r.ListKeys(ctx, kms.ListKeysInput{Limit: 1000, Marker: marker})
@@ -80,49 +89,70 @@ func rawIndex(ctx context.Context, r *kms.KeyRing) (map[[2]string]string, error)
 				continue
 			}
 			if ns := tags[tagRawNamespace]; ns != "" {
-				idx[[2]string{ns, tags[tagRawName]}] = k.KeyID
+				m, err := r.DescribeKey(ctx, k.KeyID)
+				if err != nil {
+					continue
+				}
+				idx[[2]string{ns, tags[tagRawName]}] = rawKey{id: k.KeyID, aes: m.KeySpec == kms.SymmetricDefault}
 			}
 		}
 		if !out.Truncated {
+			a.raw = idx
 			return idx, nil
 		}
 		marker = out.NextMarker
 	}
 }
 
+// rawName returns the key name in a raw keyring's provider info: for raw
+// AES, the name followed by the tag length, IV length and IV (20 bytes);
+// for raw RSA, the name alone.
+func rawNameMatches(info []byte, name string, aes bool) bool {
+	if aes {
+		return len(info) == len(name)+20 && string(info[:len(name)]) == name
+	}
+	return string(info) == name
+}
+
 // openRecipients returns the recipients of the ring that may open a
-// message with this header.
-func openRecipients(ctx context.Context, r *kms.KeyRing, h *kms.Header) ([]kms.Recipient, error) {
+// message with this header, and how many of the message's recipients the
+// store does not hold.
+func (a *app) openRecipients(ctx context.Context, r *kms.KeyRing, h *kms.Header) ([]kms.Recipient, int, error) {
 	var out []kms.Recipient
-	var raw map[[2]string]string
-	prefix := "arn:aws:kms:" + r.Region() + ":" + r.Account() + ":key/"
+	unheld := 0
 	for _, hr := range h.Recipients {
 		if hr.ProviderID == "aws-kms" {
-			if strings.HasPrefix(hr.KeyARN, prefix) {
+			// A key of this store: its ARN names it, and the store has it.
+			if m, err := r.DescribeKey(ctx, hr.KeyARN); err == nil && m.Arn == hr.KeyARN {
 				out = append(out, kms.KeyRecipient(hr.KeyARN))
+			} else {
+				unheld++
 			}
 			continue
 		}
-		if raw == nil {
-			var err error
-			if raw, err = rawIndex(ctx, r); err != nil {
-				return nil, err
-			}
+		raw, err := a.rawIndex(ctx, r)
+		if err != nil {
+			return nil, 0, err
 		}
-		for k, id := range raw {
-			if k[0] == hr.ProviderID && strings.HasPrefix(string(hr.ProviderInfo), k[1]) {
-				rec, err := recipientFor(ctx, r, id)
+		found := false
+		for k, key := range raw {
+			if k[0] == hr.ProviderID && rawNameMatches(hr.ProviderInfo, k[1], key.aes) {
+				rec, err := recipientFor(ctx, r, key.id)
 				if err != nil {
-					return nil, err
+					return nil, 0, err
 				}
 				out = append(out, rec)
+				found = true
 			}
+		}
+		if !found {
+			unheld++
 		}
 	}
 	if len(out) == 0 {
-		return nil, &hintError{exitNotFound, "no key of this store can open the file: it was encrypted for keys this store does not hold", kms.ErrNotFound}
+		return nil, 0, &hintError{exitNotFound, "no key of this store can open the file: it was encrypted for keys this store does not hold", kms.ErrNotFound}
 	}
-	return out, nil
+	return out, unheld, nil
 }
 
 // readHeader peeks at a message's header without consuming it.
@@ -163,6 +193,22 @@ func (a *app) input(path string) (io.ReadCloser, int64, error) {
 func (a *app) output(path string, perm os.FileMode) (io.Writer, func() error, func(), error) {
 	if path == "-" {
 		return a.stdout, func() error { return nil }, func() {}, nil
+	}
+	// An existing symbolic link is followed; an existing file that is not
+	// a regular file (a device, a pipe) is written to as it is, like
+	// stdout: it cannot be replaced atomically, and must not be replaced.
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+		if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+			if st.IsDir() {
+				return nil, nil, nil, usagef("%s is a directory", path)
+			}
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			return f, f.Close, func() { f.Close() }, nil
+		}
 	}
 	f, err := createAtomic(path, perm)
 	if err != nil {
@@ -288,7 +334,7 @@ command exits 0.`,
 			if err != nil {
 				return err
 			}
-			recips, err := openRecipients(ctx, r, h)
+			recips, _, err := a.openRecipients(ctx, r, h)
 			if err != nil {
 				return err
 			}
@@ -372,7 +418,7 @@ others go on.`,
 			failed := []string{}
 			var firstErr error
 			for _, file := range files {
-				if err := rewrapFile(ctx, r, file, newRecips); err != nil {
+				if err := a.rewrapFile(ctx, r, file, newRecips); err != nil {
 					failed = append(failed, file)
 					if firstErr == nil {
 						firstErr = fmt.Errorf("%s: %w", file, err)
@@ -402,7 +448,7 @@ others go on.`,
 }
 
 // rewrapFile rewraps one file in place.
-func rewrapFile(ctx context.Context, r *kms.KeyRing, path string, to []kms.Recipient) error {
+func (a *app) rewrapFile(ctx context.Context, r *kms.KeyRing, path string, to []kms.Recipient) error {
 	// Rewrap what a symbolic link points to, and keep the link.
 	path, err := filepath.EvalSymlinks(path)
 	if err != nil {
@@ -422,11 +468,16 @@ func rewrapFile(ctx context.Context, r *kms.KeyRing, path string, to []kms.Recip
 	if err != nil {
 		return err
 	}
-	from, err := openRecipients(ctx, r, h)
+	from, unheld, err := a.openRecipients(ctx, r, h)
 	if err != nil {
 		return err
 	}
 	if len(to) == 0 {
+		if unheld > 0 {
+			// Rewrapping to the keys this store holds would drop the
+			// others: their holders could no longer open the file.
+			return &hintError{exitUsage, fmt.Sprintf("%s is also encrypted to %d key(s) this store does not hold; rewrapping would drop them: name the new recipients with --key", path, unheld), nil}
+		}
 		to = from
 	}
 	// The new message goes to the recipients in to; the file's own only

@@ -35,8 +35,9 @@ later command needs the same passphrase or key.`,
 			if _, _, err := a.open(cmd.Context(), true); err != nil {
 				return err
 			}
-			return a.print(map[string]string{"store": dsn, "audit_log": audit}, func(w io.Writer) {
-				fmt.Fprintf(w, "initialized %s\naudit log  %s\n", dsn, audit)
+			shown := redactDSN(dsn)
+			return a.print(map[string]string{"store": shown, "audit_log": audit}, func(w io.Writer) {
+				fmt.Fprintf(w, "initialized %s\naudit log  %s\n", shown, audit)
 			})
 		},
 	}
@@ -55,7 +56,7 @@ func (a *app) refuseInitialized(ctx context.Context, dsn string) error {
 	}
 	defer s.Close()
 	if _, err := s.GetSetting(ctx, "root.check"); err == nil {
-		return &hintError{exitUsage, fmt.Sprintf("%s is already initialized: use it as it is, or pass --store for a new one", dsn), nil}
+		return &hintError{exitUsage, fmt.Sprintf("%s is already initialized: use it as it is, or pass --store for a new one", redactDSN(dsn)), nil}
 	}
 	return nil
 }

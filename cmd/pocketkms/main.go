@@ -45,7 +45,7 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -126,6 +126,10 @@ func describe(err error) (int, string) {
 		return exitUsage, one(err.Error())
 	case errors.Is(err, context.Canceled):
 		return exitFailure, "interrupted; no output file was written"
+	case errors.Is(err, kms.ErrAuditFailed):
+		return exitFailure, one(err.Error()) + " (the operation took effect but its audit record was not written: check the audit log file and the disk, then pocketkms audit verify)"
+	case errors.Is(err, kms.ErrConflict):
+		return exitFailure, one(err.Error()) + " (another process changed the key at the same time: run the command again)"
 	}
 	return exitFailure, one(err.Error())
 }

@@ -13,9 +13,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -257,7 +259,7 @@ func TestExitCodes(t *testing.T) {
 		{"no such input", []string{"decrypt", "--in", c.path("nope.enc"), "--out", out}, false, exitNotFound, []string{"nope.enc", "no such file"}},
 		{"output directory missing", []string{"encrypt", "--key", key, "--in", pt, "--out", c.path("no/such/dir/out")}, false, exitNotFound, []string{"no such file"}},
 		{"no such grant", []string{"grant", "revoke", key, strings.Repeat("ab", 32)}, false, exitNotFound, []string{"no grant"}},
-		{"a file for a key of another store", []string{"decrypt", "--in", foreign, "--out", out}, false, exitInvalid, []string{"another key"}},
+		{"a file for a key of another store", []string{"decrypt", "--in", foreign, "--out", out}, false, exitNotFound, []string{"keys this store does not hold"}},
 		{"store not initialized", append(append([]string{}, missingStore...), "list"), true, exitNotFound, []string{"run pocketkms init"}},
 
 		// 4: refused.
@@ -1247,4 +1249,68 @@ func TestOutputErrorNamesTheOutput(t *testing.T) {
 	r := c.run("encrypt", "--key", k, "--in", c.write("pt", []byte("x")), "--out", c.path("no/such/dir/out.enc"))
 	requireFailure(t, r, exitNotFound, "out.enc")
 	require.NotContains(t, r.stderr, ".pocketkms-")
+}
+
+// TestReviewFindings pins fixes from review: --out follows a symbolic link
+// and writes to a non-regular file in place; rewrap never drops recipients
+// the store does not hold, nor adds one whose raw key name only shares a
+// prefix.
+func TestReviewFindings(t *testing.T) {
+	c := initCLI(t)
+	c.createKey("--alias", "alias/k")
+	pt := c.write("pt", []byte("review"))
+
+	// --out through a symbolic link writes the file it points to.
+	target := c.path("target.enc")
+	require.NoError(t, os.WriteFile(target, nil, 0o600))
+	link := c.path("link.enc")
+	require.NoError(t, os.Symlink("target.enc", link))
+	c.ok("encrypt", "--key", "alias/k", "--in", pt, "--out", link)
+	info, err := os.Lstat(link)
+	require.NoError(t, err)
+	require.Equal(t, os.ModeSymlink, info.Mode().Type(), "the link stays a link")
+	require.NotEmpty(t, c.read(target))
+
+	// --out to a named pipe writes into it, and never replaces it.
+	fifo := c.path("fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	got := make(chan []byte, 1)
+	go func() {
+		f, err := os.Open(fifo)
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer f.Close()
+		b, _ := io.ReadAll(f)
+		got <- b
+	}()
+	c.ok("decrypt", "--in", target, "--out", fifo)
+	require.Equal(t, "review", string(<-got))
+	info, err = os.Lstat(fifo)
+	require.NoError(t, err)
+	require.Equal(t, os.ModeNamedPipe, info.Mode().Type(), "the pipe is still a pipe")
+
+	// Raw keys k1 and k10: a file for k10 alone is not rewrapped to k1 too.
+	k1, k10 := c.write("k1.bin", bytes.Repeat([]byte{1}, 32)), c.write("k10.bin", bytes.Repeat([]byte{10}, 32))
+	c.ok("import-key", "--spec", "SYMMETRIC_DEFAULT", "--in", k1, "--raw-namespace", "ns", "--raw-name", "k1", "--alias", "alias/k1")
+	c.ok("import-key", "--spec", "SYMMETRIC_DEFAULT", "--in", k10, "--raw-namespace", "ns", "--raw-name", "k10", "--alias", "alias/k10")
+	only10 := c.path("only10.enc")
+	c.ok("encrypt", "--key", "alias/k10", "--in", pt, "--out", only10)
+	c.ok("rewrap", only10)
+	c.ok("disable", "alias/k10")
+	c.fails(exitState, []string{"decrypt", "--in", only10, "--out", c.path("x")}, "disabled")
+	c.ok("enable", "alias/k10")
+
+	// A file also encrypted to a key of another store is not rewrapped
+	// without --key: that would drop the other key.
+	other := initCLI(t)
+	other.createKey("--alias", "alias/o")
+	both := c.path("both.enc")
+	// Sealed by the other store to its key and to the same raw key k1.
+	other.ok("import-key", "--spec", "SYMMETRIC_DEFAULT", "--in", k1, "--raw-namespace", "ns", "--raw-name", "k1", "--alias", "alias/k1")
+	other.ok("encrypt", "--key", "alias/o", "--key", "alias/k1", "--in", pt, "--out", both)
+	c.fails(exitUsage, []string{"rewrap", both}, "does not hold", "--key")
+	c.ok("decrypt", "--in", both, "--out", c.path("both.out"))
+	c.ok("rewrap", "--key", "alias/k1", both)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
@@ -233,6 +234,29 @@ official SDKs with the same key, namespace and name, and theirs open here.`,
 			defer clear(material)
 			if b, _ := pem.Decode(material); b != nil {
 				material = b.Bytes
+				defer clear(material)
+				// openssl's traditional forms become PKCS#8.
+				var key any
+				switch b.Type {
+				case "RSA PRIVATE KEY":
+					key, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+				case "EC PRIVATE KEY":
+					key, err = x509.ParseECPrivateKey(b.Bytes)
+				case "PRIVATE KEY", "PUBLIC KEY":
+				default:
+					return usagef("%s holds a PEM %q block: give a PRIVATE KEY (PKCS#8), RSA PRIVATE KEY, EC PRIVATE KEY or PUBLIC KEY, or raw bytes", in, b.Type)
+				}
+				if err != nil {
+					return usagef("%s: the %s block does not parse", in, b.Type)
+				}
+				if key != nil {
+					der, err := x509.MarshalPKCS8PrivateKey(key)
+					if err != nil {
+						return usagef("%s: the key cannot be converted to PKCS#8", in)
+					}
+					material = der
+					defer clear(der)
+				}
 			}
 			ks := kms.KeySpec(spec)
 			u := kms.KeyUsage(usage)
@@ -502,7 +526,11 @@ func (a *app) auditCommand() *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			rep, err := kms.VerifyChainedLog(ctx, f, kms.ChainConfig{Store: a.store, RootKey: a.root})
+			dsn, _, err := a.paths()
+			if err != nil {
+				return err
+			}
+			rep, err := kms.VerifyChainedLog(ctx, f, kms.ChainConfig{Store: a.store, RootKey: a.root, Chain: chainName(dsn)})
 			if err != nil {
 				return err
 			}

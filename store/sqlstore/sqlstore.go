@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -93,6 +94,11 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlstore: %q is not a SQLite file path", path)
+	}
+	// A new file is made readable by its owner alone; SQLite gives its
+	// -wal and -shm files the same permissions.
+	if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
 	}
 	v := url.Values{}
 	v.Add("_pragma", "busy_timeout(10000)")
