@@ -134,10 +134,13 @@ func (r *KeyRing) DeleteAlias(ctx context.Context, aliasName string) error {
 			return err
 		}
 		c.name, c.alias = aliasName, aliasName
-		target, err := r.aliasTarget(ctx, aliasName)
+		// Authorize against the alias as stored, not a cached copy: another
+		// ring may have pointed it elsewhere.
+		cur, err := r.cfg.Store.GetAlias(ctx, aliasName)
 		if err != nil {
-			return err
+			return storeErr(err)
 		}
+		target := cur.TargetKeyID
 		e, err := r.load(ctx, target)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
@@ -150,6 +153,11 @@ func (r *KeyRing) DeleteAlias(ctx context.Context, aliasName string) error {
 		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if now, err := r.cfg.Store.GetAlias(ctx, aliasName); err != nil {
+			return storeErr(err)
+		} else if now.TargetKeyID != target {
+			return fmt.Errorf("%w: the alias was pointed at another key meanwhile", ErrConflict)
+		}
 		if err := r.cfg.Store.DeleteAlias(ctx, aliasName); err != nil {
 			return storeErr(err)
 		}

@@ -708,3 +708,31 @@ func TestAliasConcurrentCreate(t *testing.T) {
 	require.GreaterOrEqual(t, winner, 0, "one CreateAlias call wins")
 	assert.Equal(t, keys[winner].KeyID, aliasTarget(t, r.KeyRing, "alias/race"))
 }
+
+// TestDeleteAliasAuthorizesStoredTarget: DeleteAlias asks the Policy about
+// the key the alias names in the Store, not a stale cached target.
+func TestDeleteAliasAuthorizesStoredTarget(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := kms.NewMemoryStore()
+	rk := newRootKey(t)
+	var k1 string
+	onlyK1 := kms.PolicyFunc(func(_ context.Context, req kms.Request) error {
+		if req.Op == kms.OpDeleteAlias && req.KeyID != k1 {
+			return errors.New("may delete aliases of k1 only")
+		}
+		return nil
+	})
+	a := kmstest.New(t, kms.Config{Store: store, RootKey: rk, CacheTTL: time.Hour, Policy: onlyK1})
+	b := kmstest.New(t, kms.Config{Store: store, RootKey: rk, CacheTTL: time.Hour})
+	k1 = a.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt).KeyID
+	k2 := a.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt).KeyID
+	require.NoError(t, a.CreateAlias(ctx, "alias/prod", k1))
+	_, err := a.DescribeKey(ctx, "alias/prod") // a caches alias/prod → k1
+	require.NoError(t, err)
+	require.NoError(t, b.UpdateAlias(ctx, "alias/prod", k2))
+	require.ErrorIs(t, a.DeleteAlias(ctx, "alias/prod"), kms.ErrAccessDenied)
+	m, err := b.DescribeKey(ctx, "alias/prod")
+	require.NoError(t, err)
+	assert.Equal(t, k2, m.KeyID, "the alias is still there")
+}
