@@ -400,3 +400,19 @@ func TestChainedLogReviewFindings(t *testing.T) {
 	require.NoError(t, f.log.Close())
 	require.Error(t, f.log.Audit(t.Context(), kms.Event{Op: kms.OpListKeys}), "a closed log takes no more events")
 }
+
+// TestChainedLogLineEndings: the log's bytes are authenticated exactly: a
+// carriage return or a missing last newline does not verify.
+func TestChainedLogLineEndings(t *testing.T) {
+	t.Parallel()
+	f := newChainFixture(t)
+	f.fill(t, 3)
+	for name, bad := range map[string][]byte{
+		"CRLF":            bytes.ReplaceAll(f.buf.Bytes(), []byte("\n"), []byte("\r\n")),
+		"no last newline": bytes.TrimSuffix(f.buf.Bytes(), []byte("\n")),
+	} {
+		_, err := kms.VerifyChainedLog(t.Context(), bytes.NewReader(bad), f.cfg)
+		var ce *kms.ChainError
+		require.ErrorAs(t, err, &ce, name)
+	}
+}

@@ -384,6 +384,22 @@ func WithGrantTokens(ctx context.Context, tokens ...string) context.Context {
 	return context.WithValue(ctx, grantTokensKey{}, slices.Clone(tokens))
 }
 
+// checkGrantTokens checks the number and form of grant tokens.
+func checkGrantTokens(toks []string) error {
+	if len(toks) > MaxGrantTokens {
+		return fmt.Errorf("%w: at most %d grant tokens", ErrInvalidArgument, MaxGrantTokens)
+	}
+	for _, t := range toks {
+		if t == "" {
+			return fmt.Errorf("%w: a grant token is empty", ErrInvalidArgument)
+		}
+		if _, _, err := parseGrantToken(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // freshGrants returns e, or e read again from the Store when the context
 // carries a token for a grant on e that e does not have.
 func (r *KeyRing) freshGrants(ctx context.Context, e *keyEntry) (*keyEntry, error) {
@@ -391,11 +407,8 @@ func (r *KeyRing) freshGrants(ctx context.Context, e *keyEntry) (*keyEntry, erro
 	if len(toks) == 0 {
 		return e, nil
 	}
-	if len(toks) > MaxGrantTokens {
-		return nil, fmt.Errorf("%w: at most %d grant tokens", ErrInvalidArgument, MaxGrantTokens)
-	}
-	if slices.Contains(toks, "") {
-		return nil, fmt.Errorf("%w: a grant token is empty", ErrInvalidArgument)
+	if err := checkGrantTokens(toks); err != nil {
+		return nil, err
 	}
 	stale := false
 	for _, t := range toks {

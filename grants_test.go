@@ -1531,3 +1531,13 @@ func TestRevokeGrantDeniedBeforeLookup(t *testing.T) {
 	err := r.RevokeGrant(grantAs(ctx, grantOtherARN), k.KeyID, strings.Repeat("0", 64))
 	grantDenied(t, err, kms.OpRevokeGrant, k.KeyID, "a grant that does not exist")
 }
+
+// TestGrantTokensCheckedUnderAllowAll: a malformed grant token is an error
+// whatever the Policy.
+func TestGrantTokensCheckedUnderAllowAll(t *testing.T) {
+	t.Parallel()
+	r := kmstest.New(t)
+	k := r.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt)
+	_, err := r.Encrypt(kms.WithGrantTokens(t.Context(), "nonsense"), kms.EncryptInput{KeyID: k.KeyID, Plaintext: []byte("x")})
+	require.ErrorIs(t, err, kms.ErrInvalidGrantToken)
+}

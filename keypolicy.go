@@ -187,7 +187,7 @@ func parsePolicy(doc string) (*keyPolicy, error) {
 		return nil, docErr("", "the document is not valid UTF-8")
 	}
 	for i, r := range doc {
-		if !(r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0x7e || r >= 0xa0 && r <= 0xff) {
+		if !policyRune(r) {
 			return nil, docErr("", fmt.Sprintf("character %U at byte %d is not allowed: a key policy holds printable ASCII and Latin-1 characters, tab, line feed and carriage return", r, i))
 		}
 	}
@@ -272,6 +272,14 @@ func checkJSON(doc string) error {
 		var top *jsonFrame
 		if n := len(stack); n > 0 {
 			top = stack[n-1]
+		}
+		if str, ok := tok.(string); ok {
+			// Escapes (\u...) must not bring in what the raw text may not hold.
+			for _, r := range str {
+				if !policyRune(r) {
+					return fmt.Errorf("character %U (written as an escape) is not allowed: a key policy holds printable ASCII and Latin-1 characters, tab, line feed and carriage return", r)
+				}
+			}
 		}
 		if top != nil && top.keys != nil && top.wantKey {
 			if k, ok := tok.(string); ok {
@@ -1317,4 +1325,10 @@ func asciiEqualFold(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// policyRune reports whether a key policy may hold r: printable ASCII and
+// Latin-1, tab, line feed and carriage return, as in AWS KMS.
+func policyRune(r rune) bool {
+	return r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0x7e || r >= 0xa0 && r <= 0xff
 }

@@ -2282,3 +2282,22 @@ func TestKeyPolicyReviewFindings(t *testing.T) {
 	_, err = r.Encrypt(roleA, kms.EncryptInput{KeyID: k.KeyID, Plaintext: []byte("x"), EncryptionContext: kms.EncryptionContext{"tenant": "A", "TENANT": "B"}})
 	require.ErrorIs(t, err, kms.ErrAccessDenied)
 }
+
+// TestKeyPolicyEscapesAndTags: escapes cannot bring in characters the raw
+// text may not hold, and the lockout check sees the key's tags.
+func TestKeyPolicyEscapesAndTags(t *testing.T) {
+	t.Parallel()
+	doc := kpDoc(`{"Sid":"\u0001","Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*"}`)
+	require.ErrorIs(t, kms.ValidateKeyPolicy(doc), kms.ErrMalformedPolicy)
+
+	ctx := context.Background()
+	r := kmstest.New(t, kms.Config{Policy: kms.KeyPolicies{}})
+	admin := kms.WithPrincipal(ctx, kms.Principal{ARN: "arn:aws:iam::111122223333:role/admin"})
+	k, err := r.KeyRing.CreateKey(admin, kms.CreateKeyInput{Tags: []kms.Tag{{TagKey: "locked", TagValue: "yes"}}})
+	require.NoError(t, err)
+	lockout := kpDoc(
+		`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/admin"},"Action":"kms:*","Resource":"*"}`,
+		`{"Effect":"Deny","Principal":"*","Action":"kms:PutKeyPolicy","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/locked":"yes"}}}`)
+	err = r.PutKeyPolicy(admin, kms.PutKeyPolicyInput{KeyID: k.KeyID, Policy: lockout})
+	require.ErrorIs(t, err, kms.ErrMalformedPolicy, "the lockout check sees the key's tag")
+}

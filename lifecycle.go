@@ -101,7 +101,8 @@ func (r *KeyRing) createKey(ctx context.Context, c *call, in CreateKeyInput) (*K
 	}
 	if in.Policy != "" && !in.BypassPolicyLockoutSafetyCheck {
 		// As in AWS KMS, only a policy the caller gives is checked.
-		if err := r.checkLockout(c, pol, &KeyRecord{KeyID: id, Spec: in.KeySpec, Usage: in.KeyUsage, Origin: in.Origin}); err != nil {
+		rec := &KeyRecord{KeyID: id, Spec: in.KeySpec, Usage: in.KeyUsage, Origin: in.Origin, Tags: tags}
+		if err := r.checkLockout(c, pol, rec, &keyEntry{rec: rec, arn: r.KeyARN(id)}); err != nil {
 			return nil, err
 		}
 	}

@@ -46,7 +46,7 @@ func (r *KeyRing) putKeyPolicy(ctx context.Context, c *call, in PutKeyPolicyInpu
 		return err
 	}
 	if !in.BypassPolicyLockoutSafetyCheck {
-		if err := r.checkLockout(c, pol, e.rec); err != nil {
+		if err := r.checkLockout(c, pol, e.rec, e); err != nil {
 			return err
 		}
 	}
@@ -61,13 +61,14 @@ func (r *KeyRing) putKeyPolicy(ctx context.Context, c *call, in PutKeyPolicyInpu
 // caller call PutKeyPolicy on the key (rec: its ID, spec, usage and
 // origin): the check AWS KMS makes so that a key is not left unmanageable
 // by mistake.
-func (r *KeyRing) checkLockout(c *call, pol *keyPolicy, rec *KeyRecord) error {
+func (r *KeyRing) checkLockout(c *call, pol *keyPolicy, rec *KeyRecord, e *keyEntry) error {
 	if !usesKeyPolicies(r.cfg.Policy) {
 		return nil
 	}
 	req := Request{
 		Op: OpPutKeyPolicy, Principal: c.ev.Principal, KeyID: rec.KeyID, KeyARN: r.KeyARN(rec.KeyID),
 		KeySpec: rec.Spec, KeyUsage: rec.Usage, KeyOrigin: rec.Origin, Time: r.now(),
+		entry: e, // its tags, for aws:ResourceTag (nil for a key not yet made)
 	}
 	if lockoutSafe(pol, &req) {
 		return nil
