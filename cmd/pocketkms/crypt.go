@@ -64,6 +64,19 @@ func recipientFor(ctx context.Context, r *kms.KeyRing, name string) (kms.Recipie
 	return kms.RawRSAKeyRecipient(ns, nm, m.KeyID, h)
 }
 
+// recipientsFor returns the recipients of the keys named.
+func recipientsFor(ctx context.Context, r *kms.KeyRing, names []string) ([]kms.Recipient, error) {
+	var out []kms.Recipient
+	for _, n := range names {
+		rec, err := recipientFor(ctx, r, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
 // rawKey is a key imported as a raw keyring key.
 type rawKey struct {
 	id  string
@@ -242,13 +255,9 @@ stdout. --context pairs are bound to the file and stored in it.`,
 			if err != nil {
 				return err
 			}
-			var recips []kms.Recipient
-			for _, k := range keys {
-				rec, err := recipientFor(ctx, r, k)
-				if err != nil {
-					return err
-				}
-				recips = append(recips, rec)
+			recips, err := recipientsFor(ctx, r, keys)
+			if err != nil {
+				return err
 			}
 			cfg := kms.EnvelopeConfig{Recipients: recips, FrameLength: frame}
 			if signed {
@@ -382,13 +391,9 @@ others go on.`,
 			if err != nil {
 				return err
 			}
-			var newRecips []kms.Recipient
-			for _, k := range keys {
-				rec, err := recipientFor(ctx, r, k)
-				if err != nil {
-					return err
-				}
-				newRecips = append(newRecips, rec)
+			newRecips, err := recipientsFor(ctx, r, keys)
+			if err != nil {
+				return err
 			}
 			var files []string
 			for _, arg := range args {
