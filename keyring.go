@@ -96,7 +96,6 @@ type KeyRing struct {
 	reqPrefix string
 	reqSeq    atomic.Uint64
 	audited   bool // false with the default Auditor, which discards events
-	hooked    bool // a Policy or Auditor other than the defaults is set
 	allowAll  bool // the Policy is AllowAll
 	// keyPolicies: the Policy is the key-policy engine itself.
 	keyPolicies bool
@@ -189,7 +188,7 @@ func NewKeyRing(cfg Config) (*KeyRing, error) {
 	}
 	_, discard := cfg.Auditor.(nopAuditor)
 	_, allowAll := cfg.Policy.(AllowAll)
-	return &KeyRing{cfg: cfg, reqPrefix: hex.EncodeToString(p[:]), audited: !discard, hooked: !discard || !allowAll, allowAll: allowAll, keyPolicies: usesKeyPolicies(cfg.Policy)}, nil
+	return &KeyRing{cfg: cfg, reqPrefix: hex.EncodeToString(p[:]), audited: !discard, allowAll: allowAll, keyPolicies: usesKeyPolicies(cfg.Policy)}, nil
 }
 
 func validARNPart(s string) bool {
