@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -272,7 +274,7 @@ stdout. --context pairs are bound to the file and stored in it.`,
 				return err
 			}
 			defer src.Close()
-			dst, commit, abort, err := a.output(out, 0o644)
+			dst, commit, abort, err := a.output(out, 0o666&^umask())
 			if err != nil {
 				return err
 			}
@@ -503,8 +505,28 @@ func (a *app) rewrapFile(ctx context.Context, r *kms.KeyRing, path string, to []
 		return err
 	}
 	defer dst.abort()
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		_ = dst.Chown(int(sys.Uid), int(sys.Gid)) // keep the owner, where allowed
+	}
 	if err := env.RewrapStream(ctx, dst, br, nil); err != nil {
 		return err
 	}
 	return dst.commit()
+}
+
+// umask returns the process's file mode creation mask, read from
+// /proc/self/status (changing it to read it would race with other
+// goroutines); 022 where that cannot be read.
+func umask() os.FileMode {
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return os.FileMode(m)
+				}
+			}
+		}
+	}
+	return 0o022
 }

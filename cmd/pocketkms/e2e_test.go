@@ -728,3 +728,25 @@ func TestE2EConcurrentCommands(t *testing.T) {
 	}
 	require.Contains(t, p.ok("audit", "verify"), "audit log verified")
 }
+
+// TestE2EUmask: the binary's encrypted output follows the umask it runs
+// with.
+func TestE2EUmask(t *testing.T) {
+	dir := t.TempDir()
+	writeKeyFile(t, filepath.Join(dir, "root.key"))
+	base := []string{"--store", filepath.Join(dir, "keys.db"), "--key-file", filepath.Join(dir, "root.key")}
+	p := newProc(t, childEnv(dir), base...)
+	p.ok("init")
+	p.ok("create-key", "--alias", "alias/u")
+	pt := filepath.Join(dir, "pt")
+	require.NoError(t, os.WriteFile(pt, []byte("umask"), 0o600))
+	enc := filepath.Join(dir, "pt.enc")
+	args := append(append([]string{}, base...), "encrypt", "--key", "alias/u", "--in", pt, "--out", enc)
+	cmd := exec.Command("sh", append([]string{"-c", `umask 077 && exec "$0" "$@"`, binary(t)}, args...)...)
+	cmd.Env = childEnv(dir)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	st, err := os.Stat(enc)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "umask 077 leaves the owner alone")
+}

@@ -1314,3 +1314,26 @@ func TestReviewFindings(t *testing.T) {
 	c.ok("decrypt", "--in", both, "--out", c.path("both.out"))
 	c.ok("rewrap", "--key", "alias/k1", both)
 }
+
+// TestOutputModes: encrypt's output follows the umask, decrypt's is the
+// owner's alone, and rewrap keeps a file's mode.
+func TestOutputModes(t *testing.T) {
+	c := initCLI(t)
+	c.createKey("--alias", "alias/m")
+	pt := c.write("pt", []byte("modes"))
+	enc := c.path("pt.enc")
+	c.ok("encrypt", "--key", "alias/m", "--in", pt, "--out", enc)
+	st, err := os.Stat(enc)
+	require.NoError(t, err)
+	assert.Equal(t, 0o666&^umask(), st.Mode().Perm())
+	out := c.path("pt.out")
+	c.ok("decrypt", "--in", enc, "--out", out)
+	st, err = os.Stat(out)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	require.NoError(t, os.Chmod(enc, 0o640))
+	c.ok("rewrap", enc)
+	st, err = os.Stat(enc)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o640), st.Mode().Perm())
+}

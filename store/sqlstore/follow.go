@@ -47,11 +47,14 @@ func (s *Store) Follow(ctx context.Context, ring Forgetter) error {
 	}
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		err := s.listen(ctx, ring)
+		start := time.Now()
+		_ = s.listen(ctx, ring) // returns when the connection fails: start over
 		if ctx.Err() != nil {
 			break
 		}
-		_ = err // the connection failed: start over
+		if time.Since(start) > time.Minute {
+			backoff = 50 * time.Millisecond // it had been working: retry soon
+		}
 		ring.ForgetAll()
 		select {
 		case <-ctx.Done():
