@@ -49,6 +49,9 @@ const (
 	OutcomeAllowed Outcome = "allowed" // the operation ran and succeeded
 	OutcomeDenied  Outcome = "denied"  // the Policy refused it
 	OutcomeFailed  Outcome = "failed"  // it failed for any other reason
+	// OutcomeLost marks, in a chained log, the place of a record lost in a
+	// crash (ChainConfig.Resume); no operation ends with it.
+	OutcomeLost Outcome = "lost"
 )
 
 // Event records one operation. It never carries plaintext or key material.

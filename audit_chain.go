@@ -63,6 +63,13 @@ type ChainConfig struct {
 	Chain string
 	// Rand makes the MAC key when the chain is new. Nil means crypto/rand.
 	Rand io.Reader
+	// Resume, for OpenChainedLog, is the log written so far, from its
+	// start (the file the writer appends to). If it ends exactly one
+	// record short of the Store's head (a crash between saving the head
+	// and writing the line), OpenChainedLog writes a record that says the
+	// record was lost, so that the chain verifies again, with the loss on
+	// record (ChainReport.Lost). Nil: no check.
+	Resume io.Reader
 }
 
 func (c *ChainConfig) defaults() error {
@@ -123,8 +130,9 @@ func loadChainKey(ctx context.Context, cfg *ChainConfig, create bool) (*AuditSta
 //
 // The head of the chain is saved in the Store before each line is written,
 // so a crash between the two leaves the log one record short of the head:
-// the verifier reports it (as records cut off the end, or, once the chain
-// goes on after a restart, as a record deleted there), never a forgery.
+// the verifier reports it (as records cut off the end), never a forgery;
+// opened again with ChainConfig.Resume, the log records the loss and goes
+// on verifiably.
 // Audit fails (and, with Config.AuditRequired, so does the operation) if
 // either write fails; once a write has failed the log stays failed, because
 // the chain can no longer be continued honestly. Close clears the key.
@@ -151,7 +159,19 @@ func OpenChainedLog(ctx context.Context, w io.Writer, cfg ChainConfig) (*Chained
 	if err != nil {
 		return nil, err
 	}
-	return &ChainedLog{w: w, cfg: cfg, key: key, st: st}, nil
+	l := &ChainedLog{w: w, cfg: cfg, key: key, st: st}
+	if cfg.Resume != nil && st.Seq > 0 {
+		if seq, last, _, _, err := scanChain(cfg.Resume, key); err == nil && seq+1 == st.Seq {
+			// The head's record never reached the log: record its loss in
+			// its place, chained to the last line there is.
+			l.st = st.clone()
+			l.st.Seq, l.st.Head = seq, last
+			if err := l.write(ctx, &Event{Time: time.Now().UTC(), Outcome: OutcomeLost}, st.Revision); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return l, nil
 }
 
 // Close clears the log's key; later events fail. It does not close the
@@ -180,23 +200,29 @@ func (l *ChainedLog) Audit(ctx context.Context, e Event) error {
 	if l.err != nil {
 		return l.err
 	}
+	return l.write(ctx, &e, l.st.Revision)
+}
+
+// write appends the record of e after l.st, saving the new head (with the
+// given revision) first. The caller holds l.mu or owns l.
+func (l *ChainedLog) write(ctx context.Context, e *Event, rev uint64) error {
 	prev := l.st.Head
 	if prev == nil {
 		prev = make([]byte, sha256.Size)
 	}
-	line, err := appendChainRecord(l.buf[:0], l.key, l.st.Seq+1, prev, &e)
+	line, err := appendChainRecord(l.buf[:0], l.key, l.st.Seq+1, prev, e)
 	if err != nil {
 		return err
 	}
 	l.buf = line
 	sum := sha256.Sum256(line)
 	next := l.st.clone()
-	next.Seq, next.Head = l.st.Seq+1, sum[:]
+	next.Seq, next.Head, next.Revision = l.st.Seq+1, sum[:], rev
 	err = l.cfg.Store.PutAuditState(ctx, next)
 	if errors.Is(err, ErrConflict) {
 		// The state moved under us. If only its wrapped key changed (a
 		// RewrapRootKey), the chain is ours still: take the new revision.
-		if cur, gerr := l.cfg.Store.GetAuditState(ctx, l.cfg.Chain); gerr == nil && cur.Seq == l.st.Seq && bytes.Equal(cur.Head, l.st.Head) {
+		if cur, gerr := l.cfg.Store.GetAuditState(ctx, l.cfg.Chain); gerr == nil && cur.Seq == l.st.Seq && bytes.Equal(cur.Head, l.st.Head) && cur.Revision != rev {
 			next.Revision, next.WrappedKey = cur.Revision, cur.WrappedKey
 			err = l.cfg.Store.PutAuditState(ctx, next)
 		}
@@ -325,6 +351,9 @@ type ChainReport struct {
 	// line, in hex.
 	Records uint64
 	Head    string
+	// Lost counts the records lost in crashes (see ChainConfig.Resume):
+	// operations whose audit record never reached the log.
+	Lost int
 }
 
 // MaxChainLine bounds one line of a chained log.
@@ -351,45 +380,9 @@ func VerifyChainedLog(ctx context.Context, r io.Reader, cfg ChainConfig) (*Chain
 }
 
 func verifyChain(r io.Reader, key []byte, headSeq uint64, head []byte) (*ChainReport, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxChainLine)
-	sc.Split(chainLines)
-	prev := make([]byte, sha256.Size)
-	var seq uint64
-	line := 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		bad := func(p ChainProblem) error { return &ChainError{Line: line, Seq: seq + 1, Problem: p} }
-		n := len(b)
-		if n < macSuffixLen+2 || !bytes.HasPrefix(b[n-macSuffixLen:], []byte(`,"mac":"`)) || !bytes.HasSuffix(b, []byte(`"}`)) {
-			return nil, bad(ChainBadRecord)
-		}
-		mac, err := hex.DecodeString(string(b[n-macSuffixLen+len(`,"mac":"`) : n-2]))
-		if err != nil {
-			return nil, bad(ChainBadRecord)
-		}
-		body := append(bytes.Clone(b[:n-macSuffixLen]), '}')
-		if !hmac.Equal(mac, chainMAC(key, body)) {
-			return nil, bad(ChainBadMAC)
-		}
-		var rec chainRecord
-		if json.Unmarshal(body, &rec) != nil {
-			return nil, bad(ChainBadRecord)
-		}
-		switch {
-		case rec.Seq > seq+1:
-			return nil, bad(ChainGap)
-		case rec.Seq < seq+1:
-			return nil, bad(ChainOutOfOrder)
-		case rec.Prev != hex.EncodeToString(prev):
-			return nil, bad(ChainBroken)
-		}
-		sum := sha256.Sum256(b)
-		prev, seq = sum[:], rec.Seq
-	}
-	if err := sc.Err(); err != nil {
-		return nil, &ChainError{Line: line + 1, Seq: seq + 1, Problem: ChainBadRecord}
+	seq, prev, lost, line, err := scanChain(r, key)
+	if err != nil {
+		return nil, err
 	}
 	if seq < headSeq {
 		return nil, &ChainError{Line: line + 1, Seq: seq + 1, Problem: ChainTruncated}
@@ -399,7 +392,54 @@ func verifyChain(r io.Reader, key []byte, headSeq uint64, head []byte) (*ChainRe
 		// with the head's number: not the log the Store knows.
 		return nil, &ChainError{Line: line, Seq: seq, Problem: ChainBroken}
 	}
-	return &ChainReport{Records: seq, Head: hex.EncodeToString(prev)}, nil
+	return &ChainReport{Records: seq, Head: hex.EncodeToString(prev), Lost: lost}, nil
+}
+
+// scanChain checks every record of a log, and returns the last sequence
+// number and line hash, the number of lost-record records and of lines.
+func scanChain(r io.Reader, key []byte) (seq uint64, prev []byte, lost, line int, _ error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxChainLine)
+	sc.Split(chainLines)
+	prev = make([]byte, sha256.Size)
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		bad := func(p ChainProblem) error { return &ChainError{Line: line, Seq: seq + 1, Problem: p} }
+		n := len(b)
+		if n < macSuffixLen+2 || !bytes.HasPrefix(b[n-macSuffixLen:], []byte(`,"mac":"`)) || !bytes.HasSuffix(b, []byte(`"}`)) {
+			return 0, nil, 0, 0, bad(ChainBadRecord)
+		}
+		mac, err := hex.DecodeString(string(b[n-macSuffixLen+len(`,"mac":"`) : n-2]))
+		if err != nil {
+			return 0, nil, 0, 0, bad(ChainBadRecord)
+		}
+		body := append(bytes.Clone(b[:n-macSuffixLen]), '}')
+		if !hmac.Equal(mac, chainMAC(key, body)) {
+			return 0, nil, 0, 0, bad(ChainBadMAC)
+		}
+		var rec chainRecord
+		if json.Unmarshal(body, &rec) != nil {
+			return 0, nil, 0, 0, bad(ChainBadRecord)
+		}
+		switch {
+		case rec.Seq > seq+1:
+			return 0, nil, 0, 0, bad(ChainGap)
+		case rec.Seq < seq+1:
+			return 0, nil, 0, 0, bad(ChainOutOfOrder)
+		case rec.Prev != hex.EncodeToString(prev):
+			return 0, nil, 0, 0, bad(ChainBroken)
+		}
+		if rec.Outcome == OutcomeLost {
+			lost++
+		}
+		sum := sha256.Sum256(b)
+		prev, seq = sum[:], rec.Seq
+	}
+	if err := sc.Err(); err != nil {
+		return 0, nil, 0, 0, &ChainError{Line: line + 1, Seq: seq + 1, Problem: ChainBadRecord}
+	}
+	return seq, prev, lost, line, nil
 }
 
 // GetAuditState implements AuditStore.

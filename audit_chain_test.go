@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -415,4 +416,49 @@ func TestChainedLogLineEndings(t *testing.T) {
 		var ce *kms.ChainError
 		require.ErrorAs(t, err, &ce, name)
 	}
+}
+
+// TestChainedLogResume: a record lost between saving the head and writing
+// its line (a crash) is recorded as lost when the log is opened again with
+// Resume, and the chain verifies again, with the loss counted.
+func TestChainedLogResume(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := kms.NewMemoryStore()
+	root, err := kms.NewAESRootKey(bytes.Repeat([]byte{4}, 32), nil)
+	require.NoError(t, err)
+	var file bytes.Buffer
+	w := &failingWriter{}
+	cfg := kms.ChainConfig{Store: store, RootKey: root}
+	log1, err := kms.OpenChainedLog(ctx, io.MultiWriter(&file, w), cfg)
+	require.NoError(t, err)
+	require.NoError(t, log1.Audit(ctx, kms.Event{Op: kms.OpListKeys, Outcome: kms.OutcomeAllowed}))
+	w.fail = true // the "crash": the head is saved, the line never written
+	require.Error(t, log1.Audit(ctx, kms.Event{Op: kms.OpListKeys, Outcome: kms.OutcomeAllowed}))
+	file.Truncate(bytes.LastIndexByte(file.Bytes()[:file.Len()-1], '\n') + 1) // MultiWriter stopped at w; keep whole lines only
+	_, err = kms.VerifyChainedLog(ctx, bytes.NewReader(file.Bytes()), cfg)
+	var ce *kms.ChainError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, kms.ChainTruncated, ce.Problem)
+
+	// Without Resume the restarted chain cannot be verified past the loss;
+	// with it, the loss is on record and the chain goes on.
+	resume := cfg
+	resume.Resume = bytes.NewReader(bytes.Clone(file.Bytes()))
+	log2, err := kms.OpenChainedLog(ctx, &file, resume)
+	require.NoError(t, err)
+	require.NoError(t, log2.Audit(ctx, kms.Event{Op: kms.OpListKeys, Outcome: kms.OutcomeAllowed}))
+	rep, err := kms.VerifyChainedLog(ctx, bytes.NewReader(file.Bytes()), cfg)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), rep.Records)
+	assert.Equal(t, 1, rep.Lost)
+	assert.Contains(t, file.String(), `"outcome":"lost"`)
+
+	// Opening again with Resume on a log that is whole changes nothing.
+	resume.Resume = bytes.NewReader(bytes.Clone(file.Bytes()))
+	_, err = kms.OpenChainedLog(ctx, &file, resume)
+	require.NoError(t, err)
+	rep, err = kms.VerifyChainedLog(ctx, bytes.NewReader(file.Bytes()), cfg)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), rep.Records)
 }

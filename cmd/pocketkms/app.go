@@ -207,7 +207,14 @@ func (a *app) open(ctx context.Context, create bool) (_ *kms.KeyRing, _ context.
 	if err := a.lockFile(ctx, a.auditLog); err != nil {
 		return nil, ctx, err
 	}
-	chain, err := kms.OpenChainedLog(ctx, syncWriter{a.auditLog}, kms.ChainConfig{Store: store, RootKey: root, Chain: chainName(dsn)})
+	// The log so far: if a crash lost its last record, the chain records
+	// the loss and goes on (ChainConfig.Resume).
+	resume, err := os.Open(auditPath)
+	if err != nil {
+		return nil, ctx, fmt.Errorf("reading the audit log: %w", err)
+	}
+	chain, err := kms.OpenChainedLog(ctx, syncWriter{a.auditLog}, kms.ChainConfig{Store: store, RootKey: root, Chain: chainName(dsn), Resume: bufio.NewReader(resume)})
+	resume.Close()
 	if err != nil {
 		return nil, ctx, err
 	}

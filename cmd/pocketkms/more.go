@@ -534,8 +534,11 @@ func (a *app) auditCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(map[string]any{"verified": true, "records": rep.Records, "head": rep.Head}, func(w io.Writer) {
+			return a.print(map[string]any{"verified": true, "records": rep.Records, "head": rep.Head, "lost": rep.Lost}, func(w io.Writer) {
 				fmt.Fprintf(w, "audit log verified: %d records, head %s\n", rep.Records, rep.Head)
+				if rep.Lost > 0 {
+					fmt.Fprintf(w, "%d record(s) were lost in crashes and are marked \"lost\" in the log\n", rep.Lost)
+				}
 			})
 		},
 	}
