@@ -187,7 +187,7 @@ func (r *KeyRing) Decrypt(ctx context.Context, in DecryptInput) (*DecryptOutput,
 	c := r.begin(ctx, OpDecrypt)
 	in.EncryptionContext = c.snapshot(in.EncryptionContext)
 	c.ev.EncryptionContext = in.EncryptionContext
-	out, err := r.decrypt(ctx, &c, OpDecrypt, decryptArgs{in.CiphertextBlob, in.KeyID, in.KeyVersion, in.EncryptionContext, in.EncryptionAlgorithm})
+	out, err := r.decrypt(ctx, &c, OpDecrypt, decryptArgs{blob: in.CiphertextBlob, keyID: in.KeyID, version: in.KeyVersion, ec: in.EncryptionContext, alg: in.EncryptionAlgorithm})
 	if err := c.end(err); err != nil {
 		if out != nil {
 			clear(out.Plaintext)
@@ -203,6 +203,10 @@ type decryptArgs struct {
 	version uint32
 	ec      EncryptionContext
 	alg     EncryptionAlgorithm
+	// For a symmetric blob, internal callers may give the key already
+	// resolved (as keyID) and the canonical encoding of ec.
+	entry *keyEntry
+	enc   []byte
 }
 
 // decrypt resolves, checks, authorizes (as op) and decrypts.
@@ -277,27 +281,41 @@ var errNoVersion = fmt.Errorf("no version matched")
 
 // open decrypts a symmetric ciphertext blob.
 func (r *KeyRing) open(ctx context.Context, c *call, op Op, a decryptArgs) (*DecryptOutput, error) {
-	h, header, sealed, err := format.ParseBlob(a.blob)
+	pt, e, version, err := r.openBlob(ctx, c, op, a)
 	if err != nil {
-		return nil, fmt.Errorf("%w: not a ciphertext blob", ErrInvalidCiphertext)
+		return nil, err
 	}
-	var e *keyEntry
-	if a.keyID != "" {
-		if e, err = r.resolve(ctx, c, a.keyID); err != nil {
-			return nil, err
+	return &DecryptOutput{Plaintext: pt, KeyID: e.arn, KeyVersion: version, EncryptionAlgorithm: SymmetricDefaultAlgorithm}, nil
+}
+
+// openBlob is open returning the plaintext, the key and the version.
+func (r *KeyRing) openBlob(ctx context.Context, c *call, op Op, a decryptArgs) ([]byte, *keyEntry, uint32, error) {
+	if len(a.blob) == 0 || len(a.blob) > MaxCiphertextSize {
+		return nil, nil, 0, fmt.Errorf("%w: CiphertextBlob must be 1 to %d bytes", ErrInvalidCiphertext, MaxCiphertextSize)
+	}
+	keyID, version, header, sealed, err := format.SplitBlob(a.blob)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("%w: not a ciphertext blob", ErrInvalidCiphertext)
+	}
+	e := a.entry
+	if e != nil || a.keyID != "" {
+		if e == nil {
+			if e, err = r.resolve(ctx, c, a.keyID); err != nil {
+				return nil, nil, 0, err
+			}
 		}
 		c.key(e)
-		if e.rec.KeyID != h.KeyID {
-			return nil, ErrIncorrectKey
+		if e.rec.KeyID != string(keyID) {
+			return nil, nil, 0, ErrIncorrectKey
 		}
 	} else {
-		c.name = h.KeyID
-		if e, err = live(r.load(ctx, h.KeyID)); err != nil {
-			return nil, err
+		c.name = string(keyID)
+		if e, err = live(r.load(ctx, c.name)); err != nil {
+			return nil, nil, 0, err
 		}
 		c.key(e)
 	}
-	if int(h.KeyVersion) > len(e.vers) && r.cfg.CacheTTL != never {
+	if int(version) > len(e.vers) && r.cfg.CacheTTL != never {
 		// A version this ring has not seen: another ring sharing the Store
 		// may have rotated the key since it was cached.
 		if fresh, err := r.reload(ctx, e.rec.KeyID, e); err == nil {
@@ -305,24 +323,26 @@ func (r *KeyRing) open(ctx context.Context, c *call, op Op, a decryptArgs) (*Dec
 		}
 	}
 	if _, err := r.checkEncryption(e, SymmetricDefaultAlgorithm, a.ec); err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	if err := c.authorize(op, e, a.ec, string(SymmetricDefaultAlgorithm)); err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
-	c.ev.KeyVersion = h.KeyVersion
-	k, err := e.usableVersion(h.KeyVersion)
+	c.ev.KeyVersion = version
+	k, err := e.usableVersion(version)
 	if err == errNoSuchVersion {
-		return nil, fmt.Errorf("%w: key has no version %d", ErrInvalidCiphertext, h.KeyVersion)
+		return nil, nil, 0, fmt.Errorf("%w: key has no version %d", ErrInvalidCiphertext, version)
 	} else if err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	// The plaintext and the associated data share one allocation; the
 	// plaintext's capacity is cut so that appends cannot reach the rest.
-	var ecBuf [256]byte
-	ecEnc, err := format.AppendContext(ecBuf[:0], a.ec)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	ecEnc := a.enc
+	if ecEnc == nil {
+		var ecBuf [256]byte
+		if ecEnc, err = format.AppendContext(ecBuf[:0], a.ec); err != nil {
+			return nil, nil, 0, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		}
 	}
 	n := len(sealed) - format.TagSize
 	buf := make([]byte, n, n+len(header)+len(ecEnc))
@@ -330,9 +350,9 @@ func (r *KeyRing) open(ctx context.Context, c *call, op Op, a decryptArgs) (*Dec
 	nonce := header[len(header)-format.NonceSize:]
 	pt, err := k.AEAD().Open(buf[:0:n], nonce, sealed, aad)
 	if err != nil {
-		return nil, ErrInvalidCiphertext
+		return nil, nil, 0, ErrInvalidCiphertext
 	}
-	return &DecryptOutput{Plaintext: pt, KeyID: e.arn, KeyVersion: h.KeyVersion, EncryptionAlgorithm: SymmetricDefaultAlgorithm}, nil
+	return pt, e, version, nil
 }
 
 // ReEncryptInput is the input of ReEncrypt.
@@ -382,7 +402,7 @@ func (r *KeyRing) reEncrypt(ctx context.Context, c *call, in ReEncryptInput) (*R
 	if in.DestinationKeyID == "" {
 		return nil, fmt.Errorf("%w: DestinationKeyID is required", ErrInvalidArgument)
 	}
-	src, err := r.decrypt(ctx, c, OpReEncryptFrom, decryptArgs{in.CiphertextBlob, in.SourceKeyID, in.SourceKeyVersion, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm})
+	src, err := r.decrypt(ctx, c, OpReEncryptFrom, decryptArgs{blob: in.CiphertextBlob, keyID: in.SourceKeyID, version: in.SourceKeyVersion, ec: in.SourceEncryptionContext, alg: in.SourceEncryptionAlgorithm})
 	// The event's KeyID is the destination's; what decrypt recorded is the source.
 	c.ev.SourceKeyID, c.ev.SourceKeyVersion = c.ev.KeyID, c.ev.KeyVersion
 	c.ev.KeyID, c.ev.KeyARN, c.ev.KeyVersion = "", "", 0

@@ -314,11 +314,11 @@ func (e *Envelope) unwrap(ctx context.Context) esdk.Unwrapper {
 
 // unwrapper tries every recipient on every encrypted data key.
 func (e *Envelope) unwrapper(ctx context.Context) esdk.Unwrapper {
-	return func(edks []format.EDK, full map[string]string) ([]byte, error) {
+	return func(edks []format.EDK, ec esdk.Context) ([]byte, error) {
 		var refused, failed error
 		for _, edk := range edks {
 			for _, rc := range e.openers {
-				dk, err := rc.unwrap(ctx, e.ring, edk, full)
+				dk, err := rc.unwrap(ctx, e.ring, edk, ec)
 				switch {
 				case err == nil:
 					return dk, nil
@@ -369,7 +369,7 @@ type Recipient interface {
 	// only a KeyRing recipient is given a nil dataKey, and makes it.
 	wrap(ctx context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error)
 	// unwrap returns the data key of edk, or errNotMine.
-	unwrap(ctx context.Context, r *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error)
+	unwrap(ctx context.Context, r *KeyRing, edk format.EDK, ec esdk.Context) ([]byte, error)
 }
 
 // KeyRecipient is a SYMMETRIC_DEFAULT key of the KeyRing, written as the
@@ -396,30 +396,38 @@ func (k kmsRecipient) wrap(ctx context.Context, r *KeyRing, keyLen int, dataKey 
 	return format.EDK{ProviderID: "aws-kms", ProviderInfo: []byte(out.KeyID), Ciphertext: out.CiphertextBlob}, dataKey, nil
 }
 
-func (k kmsRecipient) unwrap(ctx context.Context, r *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error) {
+func (k kmsRecipient) unwrap(ctx context.Context, r *KeyRing, edk format.EDK, ec esdk.Context) ([]byte, error) {
 	if edk.ProviderID != "aws-kms" {
 		return nil, errNotMine
 	}
-	arn, err := r.arnOf(ctx, k.keyID)
-	if err != nil || string(edk.ProviderInfo) != arn {
-		return nil, errNotMine
-	}
-	out, err := r.Decrypt(ctx, DecryptInput{CiphertextBlob: edk.Ciphertext, KeyID: arn, EncryptionContext: ec})
-	if err != nil {
-		return nil, err
-	}
-	return out.Plaintext, nil
+	return r.unwrapDataKey(ctx, k.keyID, edk, ec)
 }
 
-// arnOf resolves a key name to its ARN. It is bookkeeping, not an
-// operation: no Policy call, no event.
-func (r *KeyRing) arnOf(ctx context.Context, name string) (string, error) {
-	var c call
-	e, err := r.resolve(ctx, &c, name)
-	if err != nil {
-		return "", err
+// unwrapDataKey decrypts an "aws-kms" encrypted data key for the recipient
+// key named keyID. Unless keyID names the key whose ARN the encrypted data
+// key gives, it returns errNotMine: bookkeeping, with no Policy call and no
+// event. Otherwise it is a Decrypt naming the key by its ARN, authorized
+// and audited as such. The blob's associated data is the context's
+// encoding from the header; its map is built only for a Policy or an
+// Auditor.
+func (r *KeyRing) unwrapDataKey(ctx context.Context, keyID string, edk format.EDK, ec esdk.Context) ([]byte, error) {
+	e, err := r.resolve(ctx, &call{}, keyID)
+	if err != nil || string(edk.ProviderInfo) != e.arn {
+		return nil, errNotMine
 	}
-	return e.arn, nil
+	c := r.begin(ctx, OpDecrypt)
+	c.name = e.arn
+	var m EncryptionContext
+	if r.audited || !r.allowAll {
+		m = c.snapshot(ec.Map())
+	}
+	c.ev.EncryptionContext = m
+	dk, _, _, err := r.openBlob(ctx, &c, OpDecrypt, decryptArgs{blob: edk.Ciphertext, keyID: e.arn, ec: m, entry: e, enc: ec.Encoding()})
+	if err := c.end(err); err != nil {
+		clear(dk)
+		return nil, err
+	}
+	return dk, nil
 }
 
 // RawAESRecipient is the SDK's raw AES keyring: a 128, 192 or 256-bit
@@ -458,8 +466,8 @@ func (a rawRecipient) wrap(_ context.Context, r *KeyRing, _ int, dataKey []byte,
 	return edk, dataKey, nil
 }
 
-func (a rawRecipient) unwrap(_ context.Context, _ *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error) {
-	dk, err := a.k.Unwrap(edk, ec)
+func (a rawRecipient) unwrap(_ context.Context, _ *KeyRing, edk format.EDK, ec esdk.Context) ([]byte, error) {
+	dk, err := a.k.Unwrap(edk, ec.Map())
 	if err != nil {
 		if errors.Is(err, esdk.ErrOpen) {
 			return nil, ErrInvalidCiphertext
@@ -532,7 +540,7 @@ func ParseHeader(msg []byte) (*Header, error) {
 	}
 	out := &Header{
 		Version: h.Suite.Version, Suite: h.Suite.ID, MessageID: h.MessageID,
-		EncryptionContext: EncryptionContext(h.Context), FrameLength: int(h.FrameLength),
+		EncryptionContext: EncryptionContext(h.ContextMap()), FrameLength: int(h.FrameLength),
 		Signed: h.Suite.SignatureHash != 0, Committing: h.Suite.Committing, Size: n,
 	}
 	for _, edk := range h.EDKs {

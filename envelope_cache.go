@@ -151,10 +151,14 @@ func (c *dataKeyCache) evictSeal() {
 }
 
 // openKey identifies a data key by what unwraps it: every encrypted data
-// key and the full encryption context. (The suite needs no place here: the
+// key and the full encryption context, given in its canonical encoding
+// (nil if it has none). (The suite needs no place here: the
 // same encrypted data keys hold the same data key, and Open checks its
 // length against the suite.)
-func openKey(edks []format.EDK, ec map[string]string) ([sha512.Size]byte, error) {
+func openKey(edks []format.EDK, enc []byte) ([sha512.Size]byte, error) {
+	if enc == nil {
+		return [sha512.Size]byte{}, format.ErrContext
+	}
 	d := sha512.New()
 	var b []byte
 	b = binary.BigEndian.AppendUint16(b, uint16(len(edks)))
@@ -164,12 +168,8 @@ func openKey(edks []format.EDK, ec map[string]string) ([sha512.Size]byte, error)
 			b = append(b, f...)
 		}
 	}
-	ecb, err := format.AppendContext(nil, ec)
-	if err != nil {
-		return [sha512.Size]byte{}, err
-	}
 	d.Write(b)
-	d.Write(ecb)
+	d.Write(enc)
 	var k [sha512.Size]byte
 	d.Sum(k[:0])
 	return k, nil
@@ -212,15 +212,15 @@ func (c *dataKeyCache) putOpen(k [sha512.Size]byte, dataKey []byte) {
 // cachedUnwrapper consults the cache before the recipients.
 func (e *Envelope) cachedUnwrapper(ctx context.Context) esdk.Unwrapper {
 	inner := e.unwrapper(ctx)
-	return func(edks []format.EDK, full map[string]string) ([]byte, error) {
-		k, err := openKey(edks, full)
+	return func(edks []format.EDK, ec esdk.Context) ([]byte, error) {
+		k, err := openKey(edks, ec.Encoding())
 		if err != nil {
-			return inner(edks, full)
+			return inner(edks, ec)
 		}
 		if dk, ok := e.cache.getOpen(k); ok {
 			return dk, nil
 		}
-		dk, err := inner(edks, full)
+		dk, err := inner(edks, ec)
 		if err == nil {
 			e.cache.putOpen(k, dk)
 		}

@@ -87,11 +87,12 @@ func (a ringAES) wrap(ctx context.Context, r *KeyRing, _ int, dataKey []byte, ec
 	return edk, dk, nil
 }
 
-func (a ringAES) unwrap(ctx context.Context, r *KeyRing, edk format.EDK, ec map[string]string) ([]byte, error) {
+func (a ringAES) unwrap(ctx context.Context, r *KeyRing, edk format.EDK, full esdk.Context) ([]byte, error) {
 	iv, ok := esdk.RawAESIV(edk, a.namespace, a.name)
 	if !ok {
 		return nil, errNotMine
 	}
+	ec, enc := full.Map(), full.Encoding()
 	c := r.begin(ctx, OpDecrypt)
 	c.ev.EncryptionContext = ec
 	dk, err := func() ([]byte, error) {
@@ -99,9 +100,11 @@ func (a ringAES) unwrap(ctx context.Context, r *KeyRing, edk format.EDK, ec map[
 		if err != nil {
 			return nil, err
 		}
-		aad, err := esdk.SerializeContext(ec)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		aad := enc // the raw AES keyring's associated data: none for an empty context
+		if len(ec) == 0 || enc == nil {
+			if aad, err = esdk.SerializeContext(ec); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+			}
 		}
 		var dk []byte
 		v, err := r.eachVersion(e, 0, func(k *keys.Key) bool {
@@ -145,7 +148,7 @@ func (a ringRSA) wrap(ctx context.Context, r *KeyRing, _ int, dataKey []byte, ec
 	return edk, dk, nil
 }
 
-func (a ringRSA) unwrap(ctx context.Context, r *KeyRing, edk format.EDK, _ map[string]string) ([]byte, error) {
+func (a ringRSA) unwrap(ctx context.Context, r *KeyRing, edk format.EDK, _ esdk.Context) ([]byte, error) {
 	if edk.ProviderID != a.namespace || string(edk.ProviderInfo) != a.name {
 		return nil, errNotMine
 	}

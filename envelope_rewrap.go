@@ -52,12 +52,12 @@ func (e *Envelope) Rewrap(ctx context.Context, msg []byte, ec EncryptionContext)
 // stored pairs but the signed suite's public key.
 func rewrapContext(h *format.MessageHeader, ec EncryptionContext) (EncryptionContext, error) {
 	for k := range ec {
-		if _, ok := h.Context[k]; !ok {
+		if _, ok := h.ContextValue(k); !ok {
 			// The pair is not named: error texts never carry the context.
 			return nil, fmt.Errorf("%w: the message does not store every encryption context pair asked for; it cannot be rewrapped", ErrUnsupported)
 		}
 	}
-	stored := maps.Clone(h.Context)
+	stored := maps.Clone(h.ContextMap())
 	for k := range stored {
 		if strings.HasPrefix(k, reservedPrefix) {
 			delete(stored, k)

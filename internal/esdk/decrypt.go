@@ -34,8 +34,29 @@ var (
 )
 
 // Unwrapper returns the data key from one of the encrypted data keys, given
-// the full encryption context (stored and required pairs), or ErrNoKey.
-type Unwrapper func(edks []format.EDK, ec map[string]string) ([]byte, error)
+// the full encryption context, or ErrNoKey.
+type Unwrapper func(edks []format.EDK, ec Context) ([]byte, error)
+
+// Context is the full encryption context of a message being opened: the
+// pairs stored in its header and the required ones.
+type Context struct {
+	h    *format.MessageHeader
+	full map[string]string // stored and required pairs, when any are required
+	enc  []byte
+}
+
+// Map returns the context as a map, built on the first call; the caller
+// must not modify it.
+func (c Context) Map() map[string]string {
+	if c.full != nil {
+		return c.full
+	}
+	return c.h.ContextMap()
+}
+
+// Encoding returns the context's canonical encoding
+// (format.AppendContext's), or nil if it cannot be encoded.
+func (c Context) Encoding() []byte { return c.enc }
 
 // Options control Open.
 type Options struct {
@@ -86,25 +107,28 @@ func openHeader(h *format.MessageHeader, unwrap Unwrapper, opt Options) (cipher.
 	if !h.Suite.Committing && !opt.AllowNonCommitting {
 		return nil, ErrNonCommitting
 	}
-	// full is the stored context plus the required pairs, copied only when
-	// there are any.
-	full, required := h.Context, map[string]string(nil)
+	// The full context is the stored one, or a copy with the required
+	// pairs when there are any.
+	ec, required := Context{h: h}, map[string]string(nil)
 	for k, v := range opt.Reproduced {
-		if stored, ok := h.Context[k]; ok {
-			if stored != v {
+		if has, equal := h.ContextHas(k, v); has {
+			if !equal {
 				return nil, ErrContextMissing
 			}
 			continue
 		}
 		if required == nil {
-			full, required = maps.Clone(h.Context), map[string]string{}
-			if full == nil {
-				full = map[string]string{}
-			}
+			ec.full, required = maps.Clone(h.ContextMap()), map[string]string{}
 		}
-		full[k], required[k] = v, v
+		ec.full[k], required[k] = v, v
 	}
-	dataKey, err := unwrap(h.EDKs, full)
+	// The header holds the context's encoding when it is canonical and
+	// complete; otherwise it is encoded once here for every recipient.
+	ec.enc = h.ContextEncoding()
+	if ec.enc == nil || required != nil {
+		ec.enc, _ = format.AppendContext(nil, ec.Map()) // nil if it cannot be encoded
+	}
+	dataKey, err := unwrap(h.EDKs, ec)
 	if err != nil {
 		return nil, err
 	}
@@ -210,23 +234,24 @@ func bodyAAD(id []byte, content string, seq uint32, n uint64) []byte {
 // and returns it with where the body ends.
 func openBody(dst []byte, aead cipher.AEAD, h *format.MessageHeader, msg []byte, off int) ([]byte, int, error) {
 	s := cryptobyte.String(msg[off:])
-	// The plaintext is shorter than the body: room for it at once, not per
-	// frame (AES-GCM's Open reallocates a destination without room).
+	// The structure is checked first; then room for the whole plaintext is
+	// made at once, not per frame (AES-GCM's Open reallocates a destination
+	// without room), and on failure cleared.
 	base := len(dst)
-	buf := slices.Grow(dst, len(s))
-	pt := buf[base:base]
+	var buf []byte
+	grow := func(n int) []byte { buf = slices.Grow(dst, n); return buf[base : base+n] }
 	fail := func(err error) ([]byte, int, error) { clear(buf[base:cap(buf)]); return nil, 0, err }
 	done := func(pt []byte) ([]byte, int, error) { return buf[:base+len(pt)], len(msg) - len(s), nil }
 	if h.FrameLength > MaxFrameLength {
-		return fail(ErrMalformed)
+		return nil, 0, ErrMalformed
 	}
 	if !h.Framed {
 		var iv, ct []byte
 		var n uint64
 		if !s.ReadBytes(&iv, 12) || !s.ReadUint64(&n) || n > uint64(len(s)) || !s.ReadBytes(&ct, int(n)+16) {
-			return fail(ErrMalformed)
+			return nil, 0, ErrMalformed
 		}
-		out, err := aead.Open(pt, iv, ct, bodyAAD(h.MessageID, singleString, 1, n))
+		out, err := aead.Open(grow(int(n))[:0], iv, ct, bodyAAD(h.MessageID, singleString, 1, n))
 		if err != nil {
 			return fail(ErrOpen)
 		}
@@ -242,27 +267,27 @@ func openBody(dst []byte, aead cipher.AEAD, h *format.MessageHeader, msg []byte,
 	for seq := uint32(1); ; seq++ {
 		var first uint32
 		if !s.ReadUint32(&first) {
-			return fail(ErrMalformed)
+			return nil, 0, ErrMalformed
 		}
 		final := first == endOfFrames
 		var num uint32 = first
 		if final && !s.ReadUint32(&num) {
-			return fail(ErrMalformed)
+			return nil, 0, ErrMalformed
 		}
 		if num != seq || seq == endOfFrames {
-			return fail(ErrMalformed) // frames out of order, or too many
+			return nil, 0, ErrMalformed // frames out of order, or too many
 		}
 		var iv, ct []byte
 		n := h.FrameLength
 		if final && (!s.ReadBytes(&iv, 12) || !s.ReadUint32(&n) || n > h.FrameLength) {
-			return fail(ErrMalformed)
+			return nil, 0, ErrMalformed
 		}
 		if !final && !s.ReadBytes(&iv, 12) {
-			return fail(ErrMalformed)
+			return nil, 0, ErrMalformed
 		}
 		at := len(msg) - len(s)
 		if !s.ReadBytes(&ct, int(n)+16) {
-			return fail(ErrMalformed)
+			return nil, 0, ErrMalformed
 		}
 		if final {
 			last, lastIV, lastAt = int(n), iv, at
@@ -270,28 +295,49 @@ func openBody(dst []byte, aead cipher.AEAD, h *format.MessageHeader, msg []byte,
 		}
 		regular++
 	}
-	pt = pt[:regular*flen+last]
-	err := inParallel(regular+1, jobBytes/max(flen, 1), func(lo, hi int) error {
-		for i := lo; i < hi; i++ {
-			seq, content, n := uint32(i+1), frameString, flen
-			var iv, ct []byte
-			if i == regular {
-				content, n, iv, ct = finalString, last, lastIV, msg[lastAt:lastAt+last+16]
-			} else {
-				at := body + i*frameSize(flen, false)
-				iv, ct = msg[at+4:at+16], msg[at+16:at+16+flen+16]
-			}
-			dst := pt[i*flen : i*flen : i*flen+n]
-			if _, err := aead.Open(dst, iv, ct, bodyAAD(h.MessageID, content, seq, uint64(n))); err != nil {
-				return ErrOpen
-			}
-		}
-		return nil
-	})
+	pt := grow(regular*flen + last)
+	fs := frames{aead: aead, id: h.MessageID, msg: msg, pt: pt, body: body, flen: flen,
+		regular: regular, last: last, lastIV: lastIV, lastAt: lastAt}
+	var err error
+	if minPer := jobBytes / max(flen, 1); regular+1 <= minPer {
+		err = fs.open(0, regular+1) // one job: no goroutine, and fs stays on the stack
+	} else {
+		shared := fs
+		err = inParallel(regular+1, minPer, shared.open)
+	}
 	if err != nil {
 		return fail(err)
 	}
 	return done(pt)
+}
+
+// frames locates the frames of a framed body whose structure openBody has
+// checked: regular frame i at body + i*frameSize(flen), the final frame's
+// content at lastAt, and the plaintext of frame i at pt[i*flen:].
+type frames struct {
+	aead                      cipher.AEAD
+	id, msg, pt, lastIV       []byte
+	body, flen, regular, last int
+	lastAt                    int
+}
+
+// open opens frames lo to hi-1 into their place in pt.
+func (f *frames) open(lo, hi int) error {
+	for i := lo; i < hi; i++ {
+		seq, content, n := uint32(i+1), frameString, f.flen
+		var iv, ct []byte
+		if i == f.regular {
+			content, n, iv, ct = finalString, f.last, f.lastIV, f.msg[f.lastAt:f.lastAt+f.last+16]
+		} else {
+			at := f.body + i*frameSize(f.flen, false)
+			iv, ct = f.msg[at+4:at+16], f.msg[at+16:at+16+f.flen+16]
+		}
+		dst := f.pt[i*f.flen : i*f.flen : i*f.flen+n]
+		if _, err := f.aead.Open(dst, iv, ct, bodyAAD(f.id, content, seq, uint64(n))); err != nil {
+			return ErrOpen
+		}
+	}
+	return nil
 }
 
 // checkFooter verifies the signature of a signed suite over header and
@@ -317,7 +363,7 @@ func checkFooter(h *format.MessageHeader, msg []byte, end int) error {
 // verifySignature checks a footer signature over a digest with the key
 // stored in the context.
 func verifySignature(h *format.MessageHeader, digest, sig []byte) error {
-	enc, ok := h.Context[PublicKeyContextKey]
+	enc, ok := h.ContextValue(PublicKeyContextKey)
 	if !ok {
 		return ErrMalformed
 	}

@@ -1,20 +1,18 @@
 package esdk
 
 import (
-	"crypto/hkdf"
-	"crypto/rand"
-	"crypto/sha512"
-	"encoding/binary"
-	"fmt"
-
 	"bytes"
 	"crypto"
+	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
-	"github.com/pocketkms/kms/internal/format"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pocketkms/kms/internal/format"
 )
 
 const vectors = "../../testdata/esdk/v4-Net-4.0.1"
@@ -226,5 +226,85 @@ func TestCommittedKeysMatchHKDF(t *testing.T) {
 			require.True(t, bytes.Equal(wantKey, key))
 			require.True(t, bytes.Equal(wantCommit, commit))
 		}
+	}
+}
+
+// TestOpenContextEncoding checks the encoding Open hands the unwrapper
+// beside the context: the header's own bytes when they are canonical, and
+// otherwise (pairs written out of order, as another writer may, or
+// required pairs added) the canonical encoding of the full context, never
+// the bytes as written.
+func TestOpenContextEncoding(t *testing.T) {
+	suite, _ := format.SuiteByID(0x0478)
+	dk := make([]byte, 32)
+	_, _ = rand.Read(dk)
+	stored := map[string]string{"b": "2", "a": "1", "c": ""}
+	// seal writes a message whose context field holds the pairs in the
+	// order of keys given, and whose header tag also covers the required
+	// pairs.
+	seal := func(required map[string]string, order ...string) []byte {
+		raw := binary.BigEndian.AppendUint16(nil, uint16(len(order)))
+		for _, k := range order {
+			raw = binary.BigEndian.AppendUint16(raw, uint16(len(k)))
+			raw = append(raw, k...)
+			raw = binary.BigEndian.AppendUint16(raw, uint16(len(stored[k])))
+			raw = append(raw, stored[k]...)
+		}
+		h := &format.MessageHeader{
+			Suite: suite, MessageID: make([]byte, 32), RawContext: raw,
+			EDKs:   []format.EDK{{ProviderID: "test", ProviderInfo: []byte("k"), Ciphertext: []byte{1}}},
+			Framed: true, FrameLength: 64, IV: make([]byte, 12), Tag: make([]byte, 16),
+		}
+		_, _ = rand.Read(h.MessageID)
+		key, commit, err := committedKeys(suite, dk, h.MessageID)
+		require.NoError(t, err)
+		h.Commitment = commit
+		aead, err := newGCM(key)
+		require.NoError(t, err)
+		body, err := h.AppendHeader(nil)
+		require.NoError(t, err)
+		body = body[:len(body)-16]
+		aad := body
+		if required != nil {
+			aad, err = format.AppendContext(bytes.Clone(body), required)
+			require.NoError(t, err)
+		}
+		msg := aead.Seal(body, h.IV, nil, aad)
+		return appendFrame(msg, aead, h.MessageID, 1, []byte("hello"), true)
+	}
+	canonical, err := format.AppendContext(nil, stored)
+	require.NoError(t, err)
+	withRequired := map[string]string{"z": "9"}
+	for k, v := range stored {
+		withRequired[k] = v
+	}
+	fullEnc, err := format.AppendContext(nil, withRequired)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name     string
+		order    []string
+		required map[string]string
+		want     []byte
+	}{
+		{"canonical", []string{"a", "b", "c"}, nil, canonical},
+		{"out of order", []string{"c", "a", "b"}, nil, canonical},
+		{"required pairs", []string{"a", "b", "c"}, map[string]string{"z": "9"}, fullEnc},
+		{"out of order with required pairs", []string{"b", "c", "a"}, map[string]string{"z": "9"}, fullEnc},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := seal(tc.required, tc.order...)
+			var got []byte
+			unwrap := func(_ []format.EDK, ec Context) ([]byte, error) {
+				want, err := format.AppendContext(nil, ec.Map())
+				require.NoError(t, err)
+				require.Equal(t, want, ec.Encoding(), "the encoding is not that of the map")
+				got = bytes.Clone(ec.Encoding())
+				return bytes.Clone(dk), nil
+			}
+			pt, _, err := Open(msg, unwrap, Options{Reproduced: tc.required})
+			require.NoError(t, err)
+			assert.Equal(t, "hello", string(pt))
+			assert.Equal(t, tc.want, got)
+		})
 	}
 }

@@ -25,10 +25,10 @@ var errNotMine = errors.New("encrypted data key is for another keyring")
 // Unwrappers tries every keyring on every encrypted data key, in order, and
 // returns the first data key one of them unwraps.
 func Unwrappers(krs ...Keyring) Unwrapper {
-	return func(edks []format.EDK, ec map[string]string) ([]byte, error) {
+	return func(edks []format.EDK, ec Context) ([]byte, error) {
 		for _, edk := range edks {
 			for _, kr := range krs {
-				if dk, err := kr.Unwrap(edk, ec); err == nil {
+				if dk, err := kr.Unwrap(edk, ec.Map()); err == nil {
 					return dk, nil
 				}
 			}

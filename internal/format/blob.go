@@ -57,31 +57,41 @@ func HeaderSize(n int) int { return 4 + 1 + n + 4 + NonceSize }
 // associated data prefix) and the AEAD ciphertext with its tag. It never
 // panics and rejects anything but one canonical encoding.
 func ParseBlob(in []byte) (h BlobHeader, header, sealed []byte, err error) {
+	keyID, version, header, sealed, err := SplitBlob(in)
+	if err != nil {
+		return BlobHeader{}, nil, nil, err
+	}
+	h.KeyID, h.KeyVersion = string(keyID), version
+	copy(h.Nonce[:], header[len(header)-NonceSize:])
+	return h, header, sealed, nil
+}
+
+// SplitBlob is ParseBlob without copies: the key ID is a subslice of
+// header, and the nonce ends it.
+func SplitBlob(in []byte) (keyID []byte, version uint32, header, sealed []byte, err error) {
 	if len(in) > MaxBlobSize {
-		return h, nil, nil, ErrMalformed
+		return nil, 0, nil, nil, ErrMalformed
 	}
 	s := cryptobyte.String(in)
 	var (
 		m0, m1, v, alg uint8
-		keyID, nonce   cryptobyte.String
+		id, nonce      cryptobyte.String
 	)
 	if !s.ReadUint8(&m0) || m0 != blobMagic0 ||
 		!s.ReadUint8(&m1) || m1 != blobMagic1 ||
 		!s.ReadUint8(&v) || v != BlobVersion ||
 		!s.ReadUint8(&alg) || alg != AlgAES256GCM ||
-		!s.ReadUint8LengthPrefixed(&keyID) || keyID.Empty() ||
-		!s.ReadUint32(&h.KeyVersion) || h.KeyVersion == 0 ||
+		!s.ReadUint8LengthPrefixed(&id) || id.Empty() ||
+		!s.ReadUint32(&version) || version == 0 ||
 		!s.ReadBytes((*[]byte)(&nonce), NonceSize) ||
 		len(s) < TagSize {
-		return BlobHeader{}, nil, nil, ErrMalformed
+		return nil, 0, nil, nil, ErrMalformed
 	}
-	for _, c := range keyID {
+	for _, c := range id {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
-			return BlobHeader{}, nil, nil, ErrMalformed // key IDs are letters, digits and '-'
+			return nil, 0, nil, nil, ErrMalformed // key IDs are letters, digits and '-'
 		}
 	}
-	h.KeyID = string(keyID)
-	copy(h.Nonce[:], nonce)
 	n := len(in) - len(s)
-	return h, in[:n:n], []byte(s), nil
+	return id, version, in[:n:n], []byte(s), nil
 }

@@ -75,11 +75,22 @@ type EDK struct {
 type MessageHeader struct {
 	Suite     Suite
 	MessageID []byte // 16 bytes in version 1, 32 in version 2
-	// Context is the encryption context; RawContext its serialization as
-	// read (the key-value pairs, without the AAD length), which the header
+	// Context is the encryption context AppendHeader writes when RawContext
+	// is nil. ParseMessageHeader leaves it nil: read a parsed header's
+	// context with ContextMap or ContextValue.
+	Context map[string]string
+	// RawContext is the context's serialization as read or to write (the
+	// key-value pairs, without the AAD length), which the header
 	// authentication covers byte for byte.
-	Context     map[string]string
-	RawContext  []byte
+	RawContext []byte
+	// read: the header was parsed. parsed is the context read, built on
+	// first need, of pairs pairs; canonical: the pairs of RawContext are in
+	// ascending order of keys, so that it is the canonical encoding of the
+	// context (AppendContext's).
+	read        bool
+	parsed      map[string]string
+	pairs       int
+	canonical   bool
 	EDKs        []EDK
 	Framed      bool
 	FrameLength uint32
@@ -109,8 +120,14 @@ type HeaderLimits struct {
 // the header needs the data key.
 func ParseMessageHeader(in []byte, lim HeaderLimits) (*MessageHeader, int, error) {
 	s := cryptobyte.String(in)
+	// The header and its first encrypted data key (most messages have one)
+	// share one allocation.
 	var (
-		h       MessageHeader
+		a = new(struct {
+			h    MessageHeader
+			edks [1]EDK
+		})
+		h       = &a.h
 		version uint8
 		suiteID uint16
 	)
@@ -143,12 +160,14 @@ func ParseMessageHeader(in []byte, lim HeaderLimits) (*MessageHeader, int, error
 		(lim.MaxEDKs > 0 && int(edkCount) > lim.MaxEDKs) {
 		return nil, 0, ErrHeader
 	}
-	ctx, err := parseESDKContext(aad)
-	if err != nil {
+	if err := h.parseContext(aad); err != nil {
 		return nil, 0, err
 	}
-	h.Context, h.RawContext = ctx, aad
-	h.EDKs = make([]EDK, 0, edkCount)
+	if edkCount == 1 {
+		h.EDKs = a.edks[:0:1]
+	} else {
+		h.EDKs = make([]EDK, 0, min(int(edkCount), len(s)/6)) // an EDK takes 6 bytes or more
+	}
 	for range edkCount {
 		var id, info, ct cryptobyte.String
 		if !s.ReadUint16LengthPrefixed(&id) || !utf8.Valid(id) ||
@@ -192,42 +211,139 @@ func ParseMessageHeader(in []byte, lim HeaderLimits) (*MessageHeader, int, error
 	if !s.ReadBytes(&h.Tag, esdkTagLen) {
 		return nil, 0, ErrHeader
 	}
-	return &h, len(in) - len(s), nil
+	return h, len(in) - len(s), nil
 }
 
-// parseESDKContext decodes the AAD field's key-value pairs. An empty field
-// is an empty context. Keys must be distinct and, with values, valid UTF-8.
-// Unlike ParseContext it accepts pairs in any order (the header tag covers
-// the bytes as written) and a count of zero.
-func parseESDKContext(aad cryptobyte.String) (map[string]string, error) {
-	ec := map[string]string{}
+// parseContext checks the AAD field's key-value pairs and keeps them as
+// RawContext. An empty field is an empty context. Keys must be distinct
+// and, with values, valid UTF-8. Unlike ParseContext it accepts pairs in
+// any order (the header tag covers the bytes as written) and a count of
+// zero. The map of the context is built here only for pairs out of order,
+// to find repeated keys; in the common, canonical case it waits for
+// ContextMap.
+func (h *MessageHeader) parseContext(aad cryptobyte.String) error {
+	h.RawContext, h.read, h.canonical = aad, true, true
 	if aad.Empty() {
-		return ec, nil
+		return nil
 	}
-	// Keys and values are substrings of one copy of the field: one
-	// allocation for all of them.
-	all := string(aad)
 	var n uint16
 	if !aad.ReadUint16(&n) {
-		return nil, ErrHeader
+		return ErrHeader
 	}
-	for range n {
+	var prev cryptobyte.String
+	for i := range n {
 		var k, v cryptobyte.String
 		if !aad.ReadUint16LengthPrefixed(&k) || !aad.ReadUint16LengthPrefixed(&v) ||
 			!utf8.Valid(k) || !utf8.Valid(v) {
-			return nil, ErrHeader
+			return ErrHeader
 		}
-		ks := len(all) - len(aad) - len(v) - 2 - len(k)
-		key, val := all[ks:ks+len(k)], all[len(all)-len(aad)-len(v):len(all)-len(aad)]
-		if _, dup := ec[key]; dup {
-			return nil, ErrHeader
+		if len(k) == 0 || (i > 0 && string(k) <= string(prev)) {
+			h.canonical = false
 		}
-		ec[key] = val
+		prev = k
 	}
 	if !aad.Empty() {
-		return nil, ErrHeader
+		return ErrHeader
 	}
-	return ec, nil
+	h.pairs = int(n)
+	if !h.canonical {
+		ec, ok := h.buildContext()
+		if !ok {
+			return ErrHeader // a key repeated
+		}
+		h.parsed = ec
+	}
+	return nil
+}
+
+// buildContext decodes RawContext, which parseContext checked, into a map
+// whose keys and values are substrings of one copy of it (one allocation
+// for all of them). It reports false if a key repeats.
+func (h *MessageHeader) buildContext() (map[string]string, bool) {
+	ec := make(map[string]string, h.pairs)
+	if len(h.RawContext) == 0 {
+		return ec, true
+	}
+	all := string(h.RawContext)
+	s := cryptobyte.String(h.RawContext[2:])
+	for range h.pairs {
+		var k, v cryptobyte.String
+		s.ReadUint16LengthPrefixed(&k)
+		s.ReadUint16LengthPrefixed(&v)
+		end := len(all) - len(s)
+		key := all[end-len(v)-2-len(k) : end-len(v)-2]
+		if _, dup := ec[key]; dup {
+			return nil, false
+		}
+		ec[key] = all[end-len(v) : end]
+	}
+	return ec, true
+}
+
+// ContextMap returns the context of a parsed header, building its map on
+// the first call; the caller must not modify it. For a header to be
+// written, it returns Context. It is not safe for concurrent use.
+func (h *MessageHeader) ContextMap() map[string]string {
+	if !h.read {
+		return h.Context
+	}
+	if h.parsed == nil {
+		h.parsed, _ = h.buildContext() // parseContext ruled out repeated keys
+	}
+	return h.parsed
+}
+
+// ContextValue looks up one key of a parsed header's context.
+func (h *MessageHeader) ContextValue(key string) (string, bool) {
+	if v, ok, small := h.scanContext(key); small {
+		return string(v), ok
+	}
+	v, ok := h.ContextMap()[key]
+	return v, ok
+}
+
+// ContextHas reports whether a parsed header's context has key, and with
+// value, without building its map or copying a value when it is small.
+func (h *MessageHeader) ContextHas(key, value string) (has, equal bool) {
+	if v, ok, small := h.scanContext(key); small {
+		return ok, ok && string(v) == value
+	}
+	v, ok := h.ContextMap()[key]
+	return ok, ok && v == value
+}
+
+// scanContext looks key up in the raw pairs of a small canonical context
+// that has no map yet; small reports whether it could.
+func (h *MessageHeader) scanContext(key string) (value []byte, ok, small bool) {
+	if !h.read || h.parsed != nil || h.pairs > 8 {
+		return nil, false, false
+	}
+	s := cryptobyte.String(h.RawContext)
+	var n uint16
+	s.ReadUint16(&n)
+	for range n {
+		var k, v cryptobyte.String
+		s.ReadUint16LengthPrefixed(&k)
+		s.ReadUint16LengthPrefixed(&v)
+		if string(k) == key {
+			return v, true, true
+		}
+	}
+	return nil, false, true
+}
+
+// ContextEncoding returns the canonical encoding of a parsed header's
+// context (AppendContext's) when the header holds it as read, else nil: a
+// context written in another order, with an empty key, or over
+// MaxContextBytes must be encoded anew by whoever needs it.
+func (h *MessageHeader) ContextEncoding() []byte {
+	switch {
+	case !h.read || !h.canonical || len(h.RawContext) > MaxContextBytes:
+		return nil
+	case len(h.RawContext) == 0:
+		return []byte{0, 0}
+	}
+	return h.RawContext
 }
 
 // AppendHeader appends the header (body, then IV in version 1, then tag)

@@ -67,7 +67,7 @@ func TestParseMessageHeaderVectors(t *testing.T) {
 				assert.Nil(t, h.Commitment)
 			}
 			// Signed suites store the verification key in the context.
-			stored := maps.Clone(h.Context)
+			stored := maps.Clone(h.ContextMap())
 			pub, signed := stored["aws-crypto-public-key"]
 			assert.Equal(t, h.Suite.SignatureHash != 0, signed, "aws-crypto-public-key iff signed")
 			if signed {
@@ -213,10 +213,96 @@ func FuzzParseMessageHeader(f *testing.F) {
 		if err != nil || !bytes.Equal(out, in[:n]) {
 			t.Fatalf("accepted a header it cannot write back: %x", in[:n])
 		}
-		if want := naiveContext(t, h.RawContext); !maps.Equal(want, h.Context) {
-			t.Fatalf("context %q, want %q", h.Context, want)
+		want := naiveContext(t, h.RawContext)
+		// Lookups first, while a small canonical context has no map yet.
+		for k, v := range want {
+			got, ok := h.ContextValue(k)
+			has, equal := h.ContextHas(k, v)
+			if !ok || got != v || !has || !equal {
+				t.Fatalf("lookup of %q: %q, %v, %v, %v; want %q", k, got, ok, has, equal, v)
+			}
+			if _, equal := h.ContextHas(k, v+"x"); equal {
+				t.Fatalf("lookup of %q matched another value", k)
+			}
+		}
+		if _, ok := want["absent"]; !ok {
+			if _, ok := h.ContextValue("absent"); ok {
+				t.Fatal("found a key that is not there")
+			}
+		}
+		if !maps.Equal(want, h.ContextMap()) {
+			t.Fatalf("context %q, want %q", h.ContextMap(), want)
+		}
+		// The encoding handed to the KMS unwrap in place of the map must be
+		// exactly the one AppendContext makes of it, or absent.
+		canon, cerr := AppendContext(nil, h.ContextMap())
+		if enc := h.ContextEncoding(); enc != nil && (cerr != nil || !bytes.Equal(enc, canon)) {
+			t.Fatalf("ContextEncoding %x, want %x (%v)", enc, canon, cerr)
 		}
 	})
+}
+
+// TestContextEncoding checks when a header's context serves as its
+// canonical encoding: pairs in ascending key order, none empty, within
+// MaxContextBytes; an empty field stands for a count of zero.
+func TestContextEncoding(t *testing.T) {
+	pair := func(k, v string) []byte {
+		b := binary.BigEndian.AppendUint16(nil, uint16(len(k)))
+		b = append(b, k...)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(v)))
+		return append(b, v...)
+	}
+	field := func(pairs ...[]byte) []byte {
+		b := binary.BigEndian.AppendUint16(nil, uint16(len(pairs)))
+		for _, p := range pairs {
+			b = append(b, p...)
+		}
+		return b
+	}
+	big := strings.Repeat("v", MaxContextBytes)
+	for _, tc := range []struct {
+		name      string
+		raw       []byte
+		canonical bool
+	}{
+		{"empty field", nil, true},
+		{"count zero", field(), true},
+		{"one pair", field(pair("a", "1")), true},
+		{"ascending", field(pair("a", "1"), pair("b", "2"), pair("ba", "")), true},
+		{"descending", field(pair("b", "2"), pair("a", "1")), false},
+		{"byte order, not rune order", field(pair("Z", ""), pair("a", "")), true},
+		{"empty key", field(pair("", "x")), false},
+		{"over MaxContextBytes", field(pair("k", big)), false},
+		{"repeated key", field(pair("a", "1"), pair("a", "1")), false},
+		{"repeated key out of order", field(pair("b", ""), pair("a", ""), pair("b", "")), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &MessageHeader{
+				Suite: suites[0x0478], MessageID: make([]byte, 32), RawContext: tc.raw,
+				EDKs:   []EDK{{ProviderID: "p", ProviderInfo: []byte("i"), Ciphertext: []byte("c")}},
+				Framed: true, FrameLength: 4096, Commitment: make([]byte, 32), Tag: make([]byte, 16),
+			}
+			if tc.raw == nil {
+				h.RawContext = []byte{}
+			}
+			hdr, err := h.AppendHeader(nil)
+			require.NoError(t, err)
+			got, _, err := ParseMessageHeader(hdr, HeaderLimits{})
+			if strings.HasPrefix(tc.name, "repeated") {
+				require.ErrorIs(t, err, ErrHeader)
+				return
+			}
+			require.NoError(t, err)
+			enc := got.ContextEncoding()
+			if !tc.canonical {
+				assert.Nil(t, enc)
+				return
+			}
+			want, err := AppendContext(nil, got.ContextMap())
+			require.NoError(t, err)
+			assert.Equal(t, want, enc)
+		})
+	}
 }
 
 // naiveContext decodes a header's context field the plain way (a string
