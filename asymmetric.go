@@ -373,7 +373,7 @@ func (r *KeyRing) generateDataKeyPair(ctx context.Context, op Op, in GenerateDat
 			clear(der)
 			return nil, err
 		}
-		blob, err := r.seal(e, der, in.EncryptionContext)
+		blob, err := r.seal(e, der, in.EncryptionContext, nil)
 		if err != nil {
 			clear(der)
 			return nil, err

@@ -75,7 +75,7 @@ func (r *KeyRing) encrypt(ctx context.Context, c *call, op Op, in EncryptInput) 
 	out := &EncryptOutput{KeyID: e.arn, KeyVersion: e.rec.Primary, EncryptionAlgorithm: alg}
 	c.ev.KeyVersion = e.rec.Primary
 	if alg == SymmetricDefaultAlgorithm {
-		out.CiphertextBlob, err = r.seal(e, in.Plaintext, in.EncryptionContext)
+		out.CiphertextBlob, err = r.seal(e, in.Plaintext, in.EncryptionContext, nil)
 	} else {
 		out.CiphertextBlob, err = r.encryptOAEP(e, alg, in.Plaintext)
 	}
@@ -110,19 +110,22 @@ func (r *KeyRing) checkEncryption(e *keyEntry, alg EncryptionAlgorithm, ec Encry
 	return alg, nil
 }
 
-// seal makes a ciphertext blob of pt under the key's primary version. The
+// seal makes a ciphertext blob of pt under the key's primary version, bound
+// to ec, whose canonical encoding the caller may give as ecEnc. The
 // blob and the associated data share one allocation: the blob is returned
 // with its capacity cut, so that appends by the caller cannot reach the
 // associated data behind it.
-func (r *KeyRing) seal(e *keyEntry, pt []byte, ec EncryptionContext) ([]byte, error) {
+func (r *KeyRing) seal(e *keyEntry, pt []byte, ec EncryptionContext, ecEnc []byte) ([]byte, error) {
 	k := e.primary()
 	if k == nil {
 		return nil, ErrPendingImport
 	}
-	var ecBuf [256]byte
-	ecEnc, err := format.AppendContext(ecBuf[:0], ec)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	if ecEnc == nil { // else the caller has encoded ec
+		var ecBuf [256]byte
+		var err error
+		if ecEnc, err = format.AppendContext(ecBuf[:0], ec); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		}
 	}
 	h := format.BlobHeader{KeyID: e.rec.KeyID, KeyVersion: e.rec.Primary}
 	hs := format.HeaderSize(len(h.KeyID))
@@ -473,43 +476,52 @@ func (r *KeyRing) generateDataKey(ctx context.Context, op Op, in GenerateDataKey
 	c := r.begin(ctx, op)
 	in.EncryptionContext = c.snapshot(in.EncryptionContext)
 	c.ev.EncryptionContext = in.EncryptionContext
-	out, err := func() (*GenerateDataKeyOutput, error) {
-		n := in.NumberOfBytes
-		switch {
-		case n != 0 && in.KeySpec != "":
-			return nil, fmt.Errorf("%w: set NumberOfBytes or KeySpec, not both", ErrInvalidArgument)
-		case in.KeySpec == AES128:
-			n = 16
-		case in.KeySpec == AES256:
-			n = 32
-		case in.KeySpec != "":
-			return nil, fmt.Errorf("%w: KeySpec must be AES_128 or AES_256", ErrInvalidArgument)
-		case n < 1 || n > MaxDataKeyBytes:
-			return nil, fmt.Errorf("%w: NumberOfBytes must be 1 to %d", ErrInvalidArgument, MaxDataKeyBytes)
-		}
-		e, err := r.symmetricKey(ctx, &c, op, in.KeyID, in.EncryptionContext)
-		if err != nil {
-			return nil, err
-		}
-		dk := make([]byte, n)
-		if _, err := io.ReadFull(r.cfg.Rand, dk); err != nil {
-			return nil, fmt.Errorf("%w: reading random data key failed", ErrInternal)
-		}
-		blob, err := r.seal(e, dk, in.EncryptionContext)
-		if err != nil {
-			clear(dk)
-			return nil, err
-		}
-		c.ev.KeyVersion = e.rec.Primary
-		return &GenerateDataKeyOutput{CiphertextBlob: blob, Plaintext: dk, KeyID: e.arn, KeyVersion: e.rec.Primary}, nil
-	}()
+	d, err := r.newDataKey(ctx, &c, op, in, nil)
 	if err := c.end(err); err != nil {
-		if out != nil {
-			clear(out.Plaintext)
-		}
+		clear(d.plaintext)
 		return nil, err
 	}
-	return out, nil
+	return &GenerateDataKeyOutput{CiphertextBlob: d.blob, Plaintext: d.plaintext, KeyID: d.entry.arn, KeyVersion: d.version}, nil
+}
+
+// dataKey is a data key made by newDataKey.
+type dataKey struct {
+	blob, plaintext []byte
+	entry           *keyEntry
+	version         uint32
+}
+
+// newDataKey is GenerateDataKey within call c; enc is the canonical
+// encoding of the context, or nil.
+func (r *KeyRing) newDataKey(ctx context.Context, c *call, op Op, in GenerateDataKeyInput, enc []byte) (dataKey, error) {
+	n := in.NumberOfBytes
+	switch {
+	case n != 0 && in.KeySpec != "":
+		return dataKey{}, fmt.Errorf("%w: set NumberOfBytes or KeySpec, not both", ErrInvalidArgument)
+	case in.KeySpec == AES128:
+		n = 16
+	case in.KeySpec == AES256:
+		n = 32
+	case in.KeySpec != "":
+		return dataKey{}, fmt.Errorf("%w: KeySpec must be AES_128 or AES_256", ErrInvalidArgument)
+	case n < 1 || n > MaxDataKeyBytes:
+		return dataKey{}, fmt.Errorf("%w: NumberOfBytes must be 1 to %d", ErrInvalidArgument, MaxDataKeyBytes)
+	}
+	e, err := r.symmetricKey(ctx, c, op, in.KeyID, in.EncryptionContext)
+	if err != nil {
+		return dataKey{}, err
+	}
+	dk := make([]byte, n)
+	if _, err := io.ReadFull(r.cfg.Rand, dk); err != nil {
+		return dataKey{}, fmt.Errorf("%w: reading random data key failed", ErrInternal)
+	}
+	blob, err := r.seal(e, dk, in.EncryptionContext, enc)
+	if err != nil {
+		clear(dk)
+		return dataKey{}, err
+	}
+	c.ev.KeyVersion = e.rec.Primary
+	return dataKey{blob: blob, plaintext: dk, entry: e, version: e.rec.Primary}, nil
 }
 
 // symmetricKey resolves and checks a key for an operation that seals

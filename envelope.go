@@ -190,6 +190,11 @@ func (e *Envelope) prepare(ctx context.Context, ec EncryptionContext) (in esdk.S
 		}
 		in.Signer, in.Context = signer, esdk.WithPublicKey(ec, pub)
 	}
+	// The context is encoded once, for the header and every recipient; a
+	// context that cannot be encoded is left to fail in the first one.
+	if len(in.Context) > 0 {
+		in.RawContext, _ = format.AppendContext(nil, in.Context)
+	}
 	// A KeyRing key as first recipient makes the data key (GenerateDataKey);
 	// otherwise it comes from Config.Rand.
 	var dataKey []byte
@@ -199,8 +204,9 @@ func (e *Envelope) prepare(ctx context.Context, ec EncryptionContext) (in esdk.S
 			return in, fmt.Errorf("%w: reading random data key failed", ErrInternal)
 		}
 	}
+	in.EDKs = make([]format.EDK, 0, len(e.cfg.Recipients))
 	for _, rc := range e.cfg.Recipients {
-		edk, dk, err := rc.wrap(ctx, e.ring, suite.KeyLen, dataKey, in.Context)
+		edk, dk, err := rc.wrap(ctx, e.ring, suite.KeyLen, dataKey, in.Context, in.RawContext)
 		if err != nil {
 			clear(dataKey)
 			return in, err
@@ -366,8 +372,9 @@ var errNotMine = errors.New("kms: encrypted data key is for another recipient")
 // caller holds).
 type Recipient interface {
 	// wrap returns the encrypted data key for dataKey and the data key;
-	// only a KeyRing recipient is given a nil dataKey, and makes it.
-	wrap(ctx context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error)
+	// only a KeyRing recipient is given a nil dataKey, and makes it. enc is
+	// the canonical encoding of a non-empty ec, or nil.
+	wrap(ctx context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string, enc []byte) (format.EDK, []byte, error)
 	// unwrap returns the data key of edk, or errNotMine.
 	unwrap(ctx context.Context, r *KeyRing, edk format.EDK, ec esdk.Context) ([]byte, error)
 }
@@ -381,19 +388,30 @@ func KeyRecipient(keyID string) Recipient { return kmsRecipient{keyID} }
 
 type kmsRecipient struct{ keyID string }
 
-func (k kmsRecipient) wrap(ctx context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
+func (k kmsRecipient) wrap(ctx context.Context, r *KeyRing, keyLen int, dataKey []byte, ec map[string]string, enc []byte) (format.EDK, []byte, error) {
 	if dataKey == nil {
-		out, err := r.GenerateDataKey(ctx, GenerateDataKeyInput{KeyID: k.keyID, NumberOfBytes: keyLen, EncryptionContext: ec})
-		if err != nil {
-			return format.EDK{}, nil, err
-		}
-		return format.EDK{ProviderID: "aws-kms", ProviderInfo: []byte(out.KeyID), Ciphertext: out.CiphertextBlob}, out.Plaintext, nil
+		return r.generateEnvelopeKey(ctx, k.keyID, keyLen, ec, enc)
 	}
 	out, err := r.Encrypt(ctx, EncryptInput{KeyID: k.keyID, Plaintext: dataKey, EncryptionContext: ec})
 	if err != nil {
 		return format.EDK{}, nil, err
 	}
 	return format.EDK{ProviderID: "aws-kms", ProviderInfo: []byte(out.KeyID), Ciphertext: out.CiphertextBlob}, dataKey, nil
+}
+
+// generateEnvelopeKey is GenerateDataKey for an Envelope's first
+// recipient, returning the encrypted data key and the data key; enc is the
+// canonical encoding of ec, or nil.
+func (r *KeyRing) generateEnvelopeKey(ctx context.Context, keyID string, n int, ec EncryptionContext, enc []byte) (format.EDK, []byte, error) {
+	c := r.begin(ctx, OpGenerateDataKey)
+	ec = c.snapshot(ec)
+	c.ev.EncryptionContext = ec
+	d, err := r.newDataKey(ctx, &c, OpGenerateDataKey, GenerateDataKeyInput{KeyID: keyID, NumberOfBytes: n, EncryptionContext: ec}, enc)
+	if err := c.end(err); err != nil {
+		clear(d.plaintext)
+		return format.EDK{}, nil, err
+	}
+	return format.EDK{ProviderID: "aws-kms", ProviderInfo: d.entry.providerInfo, Ciphertext: d.blob}, d.plaintext, nil
 }
 
 func (k kmsRecipient) unwrap(ctx context.Context, r *KeyRing, edk format.EDK, ec esdk.Context) ([]byte, error) {
@@ -458,7 +476,7 @@ type rawKeyring interface {
 // rawRecipient is a raw keyring recipient whose wrapping key the caller holds.
 type rawRecipient struct{ k rawKeyring }
 
-func (a rawRecipient) wrap(_ context.Context, r *KeyRing, _ int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
+func (a rawRecipient) wrap(_ context.Context, r *KeyRing, _ int, dataKey []byte, ec map[string]string, _ []byte) (format.EDK, []byte, error) {
 	edk, err := a.k.Wrap(dataKey, ec, r.cfg.Rand)
 	if err != nil {
 		return format.EDK{}, nil, fmt.Errorf("%w: wrapping the data key failed", ErrInvalidArgument)

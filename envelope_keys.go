@@ -61,7 +61,7 @@ func checkOAEPHash(hash crypto.Hash) error {
 
 type ringAES struct{ namespace, name, keyID string }
 
-func (a ringAES) wrap(ctx context.Context, r *KeyRing, _ int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
+func (a ringAES) wrap(ctx context.Context, r *KeyRing, _ int, dataKey []byte, ec map[string]string, enc []byte) (format.EDK, []byte, error) {
 	c := r.begin(ctx, OpEncrypt)
 	c.ev.EncryptionContext = ec
 	edk, dk, err := func() (format.EDK, []byte, error) {
@@ -73,9 +73,11 @@ func (a ringAES) wrap(ctx context.Context, r *KeyRing, _ int, dataKey []byte, ec
 		if _, err := io.ReadFull(r.cfg.Rand, iv); err != nil {
 			return format.EDK{}, nil, fmt.Errorf("%w: reading random IV failed", ErrInternal)
 		}
-		aad, err := esdk.SerializeContext(ec)
-		if err != nil {
-			return format.EDK{}, nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		aad := enc // the raw AES keyring's associated data: none for an empty context
+		if enc == nil {
+			if aad, err = esdk.SerializeContext(ec); err != nil {
+				return format.EDK{}, nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+			}
 		}
 		c.ev.KeyVersion = e.rec.Primary
 		ct := e.primary().AEAD().Seal(nil, iv, dataKey, aad)
@@ -128,7 +130,7 @@ type ringRSA struct {
 	hash                   crypto.Hash
 }
 
-func (a ringRSA) wrap(ctx context.Context, r *KeyRing, _ int, dataKey []byte, ec map[string]string) (format.EDK, []byte, error) {
+func (a ringRSA) wrap(ctx context.Context, r *KeyRing, _ int, dataKey []byte, ec map[string]string, _ []byte) (format.EDK, []byte, error) {
 	c := r.begin(ctx, OpEncrypt)
 	edk, dk, err := func() (format.EDK, []byte, error) {
 		e, err := r.rawKey(ctx, &c, OpEncrypt, a.keyID, keys.RSA, oaepName(a.hash), nil)

@@ -113,6 +113,9 @@ type keyEntry struct {
 	rec  *KeyRecord
 	info specInfo
 	arn  string
+	// providerInfo is arn as the provider info of the encrypted data keys
+	// the Envelope writes for the key: shared by them, never modified.
+	providerInfo []byte
 	// vers[i] is version i+1; nil where the material is absent.
 	vers []*keys.Key
 
@@ -629,6 +632,7 @@ func (r *KeyRing) build(ctx context.Context, rec *KeyRecord, prev *keyEntry) (*k
 	}
 	info := specs[rec.Spec]
 	e := &keyEntry{rec: rec, info: info, arn: r.KeyARN(rec.KeyID)}
+	e.providerInfo = []byte(e.arn)
 	for _, v := range rec.Versions {
 		for len(e.vers) < int(v.Version) {
 			e.vers = append(e.vers, nil)

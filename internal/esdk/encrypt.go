@@ -25,13 +25,16 @@ const MaxFrameLength = 1 << 30
 
 // SealInput is a message to write.
 type SealInput struct {
-	Suite     format.Suite // 0x0478 or 0x0578: pocketkms writes format 2 only
-	DataKey   []byte       // Suite.KeyLen bytes
-	EDKs      []format.EDK
-	Context   map[string]string
-	FrameLen  uint32
-	Plaintext []byte
-	Rand      io.Reader
+	Suite   format.Suite // 0x0478 or 0x0578: pocketkms writes format 2 only
+	DataKey []byte       // Suite.KeyLen bytes
+	EDKs    []format.EDK
+	Context map[string]string
+	// RawContext is Context's canonical encoding (format.AppendContext's),
+	// or nil to have it encoded.
+	RawContext []byte
+	FrameLen   uint32
+	Plaintext  []byte
+	Rand       io.Reader
 	// Signer is the ECDSA P-384 key of suite 0x0578, made by NewSigner;
 	// its public key must be in Context under PublicKeyContextKey.
 	Signer *ecdsa.PrivateKey
@@ -69,25 +72,68 @@ func AppendSeal(dst []byte, in SealInput) ([]byte, error) {
 		return nil, errors.New("esdk: message needs too many frames")
 	}
 	msgStart := len(dst)
-	out, aead, id, err := sealHeader(dst, in, n+frames*40+110)
+	flen := int(in.FrameLen)
+	last := n - (frames-1)*flen
+	size := (frames-1)*frameSize(flen, false) + frameSize(last, true)
+	footer := 0
+	if in.Signer != nil {
+		footer = 2 + maxSignatureLen
+	}
+	out, aead, id, err := sealHeader(dst, in, size+footer)
 	if err != nil {
 		return nil, err
 	}
 	// Every frame's place is known: seal them in place, on all cores for a
 	// large message.
-	flen, start := int(in.FrameLen), len(out)
-	last := n - (frames-1)*flen
-	size := (frames-1)*frameSize(flen, false) + frameSize(last, true)
+	start := len(out)
 	out = slices.Grow(out, size)[:start+size]
-	inParallel(frames, jobBytes/flen, func(lo, hi int) error {
-		for i := lo; i < hi; i++ {
-			at := start + i*frameSize(flen, false)
-			chunk := in.Plaintext[i*flen : min(n, (i+1)*flen)]
-			appendFrame(out[at:at], aead, id, uint32(i+1), chunk, i == frames-1)
-		}
-		return nil
-	})
+	fs := sealFrames{aead: aead, id: id, pt: in.Plaintext, out: out[start:], flen: flen, frames: frames}
+	if minPer := jobBytes / flen; frames <= minPer {
+		fs.seal(0, frames) // one job: no goroutine, and fs stays on the stack
+	} else {
+		shared := fs
+		inParallel(frames, minPer, shared.seal)
+	}
 	return appendFooter(out, in, out[msgStart:])
+}
+
+// maxSignatureLen bounds the DER encoding of an ECDSA P-384 signature.
+const maxSignatureLen = 2 + 2*(2+49)
+
+// sealFrames seals the frames of a whole plaintext into out, frame i at
+// i*frameSize(flen).
+type sealFrames struct {
+	aead         cipher.AEAD
+	id, pt, out  []byte
+	flen, frames int
+}
+
+func (f *sealFrames) seal(lo, hi int) error {
+	for i := lo; i < hi; i++ {
+		at := i * frameSize(f.flen, false)
+		chunk := f.pt[i*f.flen : min(len(f.pt), (i+1)*f.flen)]
+		appendFrame(f.out[at:at], f.aead, f.id, uint32(i+1), chunk, i == f.frames-1)
+	}
+	return nil
+}
+
+// headerSize is the size of the header sealHeader writes for in.
+func headerSize(in SealInput) int {
+	n := 1 + 2 + 32 + 2 + 2 + 1 + 4 + 32 + 16 // all but the context and the EDKs
+	switch {
+	case len(in.Context) == 0:
+	case in.RawContext != nil:
+		n += len(in.RawContext)
+	default:
+		n += 2
+		for k, v := range in.Context {
+			n += 4 + len(k) + len(v)
+		}
+	}
+	for _, e := range in.EDKs {
+		n += 6 + len(e.ProviderID) + len(e.ProviderInfo) + len(e.Ciphertext)
+	}
+	return n
 }
 
 // sealHeader checks the input, derives the keys and returns dst with the
@@ -105,6 +151,9 @@ func sealHeader(dst []byte, in SealInput, extra int) ([]byte, cipher.AEAD, []byt
 		Suite: s, MessageID: fixed[:32:32], Context: in.Context, EDKs: in.EDKs,
 		Framed: true, FrameLength: in.FrameLen, IV: fixed[32:44:44], Tag: fixed[44:],
 	}
+	if len(in.Context) > 0 {
+		h.RawContext = in.RawContext // an empty context is written as no bytes at all
+	}
 	if _, err := io.ReadFull(in.Rand, h.MessageID); err != nil {
 		return nil, nil, nil, errors.New("esdk: reading random message ID failed")
 	}
@@ -119,7 +168,7 @@ func sealHeader(dst []byte, in SealInput, extra int) ([]byte, cipher.AEAD, []byt
 		return nil, nil, nil, err
 	}
 	start := len(dst)
-	out, err := h.AppendHeader(slices.Grow(dst, 512+extra))
+	out, err := h.AppendHeader(slices.Grow(dst, headerSize(in)+extra))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -132,9 +181,10 @@ func sealHeader(dst []byte, in SealInput, extra int) ([]byte, cipher.AEAD, []byt
 // appendFrame appends frame seq, sealed, to out. The IV is the sequence
 // number; the final frame carries its length.
 func appendFrame(out []byte, aead cipher.AEAD, id []byte, seq uint32, chunk []byte, final bool) []byte {
-	var hdr [24]byte
-	iv, content, hl := putFrameHeader(hdr[:], seq, len(chunk), final)
-	out = append(out, hdr[:hl]...)
+	hl := frameSize(0, final) - 16
+	at := len(out)
+	out = append(out, make([]byte, hl)...) // the header is written in place
+	iv, content, _ := putFrameHeader(out[at:], seq, len(chunk), final)
 	return aead.Seal(out, iv, chunk, bodyAAD(id, content, seq, uint64(len(chunk))))
 }
 
