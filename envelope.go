@@ -435,12 +435,16 @@ func (r *KeyRing) unwrapDataKey(ctx context.Context, keyID string, edk format.ED
 	}
 	c := r.begin(ctx, OpDecrypt)
 	c.name = e.arn
+	// Without an encoding (a context that cannot be encoded), the blob
+	// must be opened with the map, which then fails as Decrypt would: never
+	// with a nil map, which would stand for the empty context.
 	var m EncryptionContext
-	if r.audited || !r.allowAll {
+	enc := ec.Encoding()
+	if r.audited || !r.allowAll || enc == nil {
 		m = c.snapshot(ec.Map())
 	}
 	c.ev.EncryptionContext = m
-	dk, _, _, err := r.openBlob(ctx, &c, OpDecrypt, decryptArgs{blob: edk.Ciphertext, keyID: e.arn, ec: m, entry: e, enc: ec.Encoding()})
+	dk, _, _, err := r.openBlob(ctx, &c, OpDecrypt, decryptArgs{blob: edk.Ciphertext, keyID: e.arn, ec: m, entry: e, enc: enc})
 	if err := c.end(err); err != nil {
 		clear(dk)
 		return nil, err

@@ -265,11 +265,16 @@ func (h *MessageHeader) buildContext() (map[string]string, bool) {
 		return ec, true
 	}
 	all := string(h.RawContext)
-	s := cryptobyte.String(h.RawContext[2:])
-	for range h.pairs {
+	s := cryptobyte.String(h.RawContext)
+	var n uint16
+	if !s.ReadUint16(&n) {
+		return nil, false
+	}
+	for range n {
 		var k, v cryptobyte.String
-		s.ReadUint16LengthPrefixed(&k)
-		s.ReadUint16LengthPrefixed(&v)
+		if !s.ReadUint16LengthPrefixed(&k) || !s.ReadUint16LengthPrefixed(&v) {
+			return nil, false // not what parseContext checked
+		}
 		end := len(all) - len(s)
 		key := all[end-len(v)-2-len(k) : end-len(v)-2]
 		if _, dup := ec[key]; dup {
@@ -320,11 +325,12 @@ func (h *MessageHeader) scanContext(key string) (value []byte, ok, small bool) {
 	}
 	s := cryptobyte.String(h.RawContext)
 	var n uint16
-	s.ReadUint16(&n)
+	s.ReadUint16(&n) // an empty field has no count: n stays 0
 	for range n {
 		var k, v cryptobyte.String
-		s.ReadUint16LengthPrefixed(&k)
-		s.ReadUint16LengthPrefixed(&v)
+		if !s.ReadUint16LengthPrefixed(&k) || !s.ReadUint16LengthPrefixed(&v) {
+			break // not what parseContext checked
+		}
 		if string(k) == key {
 			return v, true, true
 		}
