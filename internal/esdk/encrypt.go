@@ -264,13 +264,14 @@ func inParallel(n, minPer int, f func(lo, hi int) error) error {
 	}
 	errs := make([]error, (n+per-1)/per)
 	var wg sync.WaitGroup
-	for k := range errs {
+	for k := 1; k < len(errs); k++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			errs[k] = f(k*per, min(n, (k+1)*per))
 		}()
 	}
+	errs[0] = f(0, per) // the first range on this goroutine
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
