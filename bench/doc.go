@@ -6,7 +6,9 @@
 //
 //   - BenchmarkEnvelope/op=seal|open/size=64B|1KiB|64KiB|1MiB/impl=...:
 //     one message per op. impl=pocketkms is an Envelope of the default
-//     suite (0x0478) with one KeyRing recipient; impl=awsesdk the official
+//     suite (0x0478) with one KeyRing recipient, sealing and opening into
+//     a new buffer (Seal, Open); impl=pocketkms-append the same into one
+//     reused buffer (AppendSeal, AppendOpen); impl=awsesdk the official
 //     AWS Encryption SDK for Go (same suite, a raw AES keyring, the same
 //     frame length); impl=tink Tink's KMS envelope AEAD
 //     (aead.NewKMSEnvelopeAEAD2, a local AES-256-GCM key-encryption key);
