@@ -490,6 +490,73 @@ func FuzzNewReader(f *testing.F) {
 	})
 }
 
+// FuzzEnvelopeOpen opens any input with a KeyRing recipient on a ring
+// with no Auditor and AllowAll, the path on which the KMS unwrap takes the
+// header's context bytes as they are: any input ends in an error or in
+// exactly the plaintext of the seed it came from, with the context that
+// seed was sealed under; it never panics.
+func FuzzEnvelopeOpen(f *testing.F) {
+	ctx := context.Background()
+	ring, err := kms.NewKeyRing(kms.Config{})
+	require.NoError(f, err)
+	k, err := ring.CreateKey(ctx, kms.CreateKeyInput{})
+	require.NoError(f, err)
+	seeds := map[string]kms.EncryptionContext{} // plaintext -> context sealed under
+	for i, tc := range []struct {
+		suite uint16
+		ec    kms.EncryptionContext
+	}{
+		{kms.SuiteCommitted, nil},
+		{kms.SuiteCommitted, kms.EncryptionContext{"tenant": "7"}},
+		{kms.SuiteCommitted, kms.EncryptionContext{"b": "2", "a": "1", "ä": "ü"}},
+		{kms.SuiteCommittedSigned, kms.EncryptionContext{"tenant": "7"}},
+	} {
+		env, err := kms.NewEnvelope(ring, kms.EnvelopeConfig{
+			Recipients: []kms.Recipient{kms.KeyRecipient(k.KeyID)}, Suite: tc.suite, FrameLength: 16,
+		})
+		require.NoError(f, err)
+		pt := fmt.Sprintf("seed %d: a message of a few frames", i)
+		seeds[pt] = tc.ec
+		msg, err := env.Seal(ctx, []byte(pt), tc.ec)
+		require.NoError(f, err)
+		f.Add(msg, "")
+		f.Add(msg, "tenant")
+	}
+	env, err := kms.NewEnvelope(ring, kms.EnvelopeConfig{Recipients: []kms.Recipient{kms.KeyRecipient(k.KeyID)}})
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, in []byte, demand string) {
+		var ec kms.EncryptionContext
+		if demand != "" {
+			ec = kms.EncryptionContext{demand: "7"}
+		}
+		pt, err := env.Open(ctx, in, ec)
+		if err != nil {
+			if pt != nil {
+				t.Fatal("plaintext beside an error")
+			}
+			return
+		}
+		sealed, ok := seeds[string(pt)]
+		if !ok {
+			t.Fatalf("opened to a plaintext no seed has: %q", pt)
+		}
+		h, err := kms.ParseHeader(in)
+		if err != nil {
+			t.Fatalf("opened a message whose header does not parse: %v", err)
+		}
+		for k, v := range sealed {
+			if h.EncryptionContext[k] != v {
+				t.Fatalf("opened under a context other than the one sealed: %q", h.EncryptionContext)
+			}
+		}
+		for k, v := range ec {
+			if h.EncryptionContext[k] != v {
+				t.Fatalf("opened without the demanded pair %q", k)
+			}
+		}
+	})
+}
+
 func ExampleEnvelope_NewWriter() {
 	ctx := context.Background()
 	ring, _ := kms.NewKeyRing(kms.Config{})

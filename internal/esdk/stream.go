@@ -19,8 +19,11 @@ import (
 // or in from the underlying reader), and each job, a run of whole frames,
 // is sealed or opened in place on a goroutine of its own, so that frames
 // are sealed and opened on all cores while the caller copies. At most
-// inflight jobs exist at once: the memory a stream holds depends on the
-// frame length and the number of cores, never on the payload's size.
+// inflight jobs exist at once, four per core within streamMemory: enough
+// that a core is rarely left idle while the caller waits for the oldest
+// job (two per core left a third of two cores idle when opening). The
+// memory a stream holds depends on the frame length and the number of
+// cores, never on the payload's size.
 const (
 	jobBytes     = 512 << 10 // plaintext per job, rounded down to whole frames (at least one)
 	maxJobFrames = 256       // frames per job at most, so tiny frames make small jobs
@@ -32,7 +35,7 @@ const (
 // flen bytes.
 func pipeline(flen int) (frames, inflight int) {
 	frames = min(maxJobFrames, max(1, jobBytes/flen))
-	inflight = min(maxInflight, 2*max(1, runtime.GOMAXPROCS(0)))
+	inflight = min(maxInflight, 4*max(1, runtime.GOMAXPROCS(0)))
 	inflight = max(1, min(inflight, streamMemory/(frames*flen)))
 	return frames, inflight
 }
