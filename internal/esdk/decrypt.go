@@ -239,7 +239,7 @@ func openBody(dst []byte, aead cipher.AEAD, h *format.MessageHeader, msg []byte,
 	// without room), and on failure cleared.
 	base := len(dst)
 	var buf []byte
-	grow := func(n int) []byte { buf = slices.Grow(dst, n); return buf[base : base+n] }
+	room := func(n int) []byte { buf = grow(dst, n); return buf[base : base+n] }
 	fail := func(err error) ([]byte, int, error) { clear(buf[base:cap(buf)]); return nil, 0, err }
 	done := func(pt []byte) ([]byte, int, error) { return buf[:base+len(pt)], len(msg) - len(s), nil }
 	if h.FrameLength > MaxFrameLength {
@@ -251,7 +251,7 @@ func openBody(dst []byte, aead cipher.AEAD, h *format.MessageHeader, msg []byte,
 		if !s.ReadBytes(&iv, 12) || !s.ReadUint64(&n) || n > uint64(len(s)) || !s.ReadBytes(&ct, int(n)+16) {
 			return nil, 0, ErrMalformed
 		}
-		out, err := aead.Open(grow(int(n))[:0], iv, ct, bodyAAD(h.MessageID, singleString, 1, n))
+		out, err := aead.Open(room(int(n))[:0], iv, ct, bodyAAD(h.MessageID, singleString, 1, n))
 		if err != nil {
 			return fail(ErrOpen)
 		}
@@ -295,7 +295,7 @@ func openBody(dst []byte, aead cipher.AEAD, h *format.MessageHeader, msg []byte,
 		}
 		regular++
 	}
-	pt := grow(regular*flen + last)
+	pt := room(regular*flen + last)
 	fs := frames{aead: aead, id: h.MessageID, msg: msg, pt: pt, body: body, flen: flen,
 		regular: regular, last: last, lastIV: lastIV, lastAt: lastAt}
 	var err error

@@ -97,6 +97,20 @@ func AppendSeal(dst []byte, in SealInput) ([]byte, error) {
 	return appendFooter(out, in, out[msgStart:])
 }
 
+// grow returns b with room for n more bytes. A new array comes from make,
+// not from append's growth (slices.Grow): the runtime clears a large new
+// array in preemptible chunks, where append clears its new part in one
+// call that the garbage collector cannot interrupt, and which on a 1 MiB
+// message kept the collector spinning on the other core.
+func grow(b []byte, n int) []byte {
+	if n <= cap(b)-len(b) {
+		return b
+	}
+	nb := make([]byte, len(b), len(b)+n)
+	copy(nb, b)
+	return nb
+}
+
 // maxSignatureLen bounds the DER encoding of an ECDSA P-384 signature.
 const maxSignatureLen = 2 + 2*(2+49)
 
@@ -168,7 +182,7 @@ func sealHeader(dst []byte, in SealInput, extra int) ([]byte, cipher.AEAD, []byt
 		return nil, nil, nil, err
 	}
 	start := len(dst)
-	out, err := h.AppendHeader(slices.Grow(dst, headerSize(in)+extra))
+	out, err := h.AppendHeader(grow(dst, headerSize(in)+extra))
 	if err != nil {
 		return nil, nil, nil, err
 	}
