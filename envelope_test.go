@@ -343,6 +343,30 @@ func TestESDKVectors(t *testing.T) {
 	}
 }
 
+// vectorMessages returns every message of the decryption manifest in
+// testdata/esdk (132, of all 11 suites, raw AES, raw RSA and aws-kms
+// recipients), to seed the fuzz targets.
+func vectorMessages(tb testing.TB) [][]byte {
+	tb.Helper()
+	const dir = "testdata/esdk/v4-Net-4.0.1"
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	require.NoError(tb, err)
+	var m struct {
+		Tests map[string]struct {
+			Ciphertext string `json:"ciphertext"`
+		} `json:"tests"`
+	}
+	require.NoError(tb, json.Unmarshal(b, &m))
+	var msgs [][]byte
+	for _, tc := range m.Tests {
+		msg, err := os.ReadFile(filepath.Join(dir, strings.TrimPrefix(tc.Ciphertext, "file://")))
+		require.NoError(tb, err)
+		msgs = append(msgs, msg)
+	}
+	require.Len(tb, msgs, 132)
+	return msgs
+}
+
 func FuzzParseHeader(f *testing.F) {
 	r := kmstest.New(f)
 	k := r.CreateKey(kms.SymmetricDefault, kms.EncryptDecrypt)
@@ -351,6 +375,9 @@ func FuzzParseHeader(f *testing.F) {
 	msg, err := env.Seal(context.Background(), []byte("seed"), kms.EncryptionContext{"a": "b"})
 	require.NoError(f, err)
 	f.Add(msg)
+	for _, msg := range vectorMessages(f) {
+		f.Add(msg)
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		h, err := kms.ParseHeader(in)
 		if err == nil && (h.Size > len(in) || len(h.Recipients) == 0) {
@@ -475,6 +502,9 @@ func FuzzNewReader(f *testing.F) {
 	msg, err := env.Seal(context.Background(), pt, nil)
 	require.NoError(f, err)
 	f.Add(msg)
+	for _, msg := range vectorMessages(f) { // no key here opens them: they reach the unwrap and fail
+		f.Add(msg)
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		rd, err := env.NewReader(context.Background(), bytes.NewReader(in), nil)
 		if err != nil {
@@ -521,6 +551,9 @@ func FuzzEnvelopeOpen(f *testing.F) {
 		require.NoError(f, err)
 		f.Add(msg, "")
 		f.Add(msg, "tenant")
+	}
+	for _, msg := range vectorMessages(f) { // among them aws-kms recipients of another account's key
+		f.Add(msg, "")
 	}
 	env, err := kms.NewEnvelope(ring, kms.EnvelopeConfig{Recipients: []kms.Recipient{kms.KeyRecipient(k.KeyID)}})
 	require.NoError(f, err)
