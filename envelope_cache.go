@@ -24,8 +24,8 @@ import (
 // not know their length in advance and always get a fresh data key.
 //
 // Opening: a data key unwrapped for a message is kept for MaxAge, keyed by
-// the suite, the encrypted data keys and the full encryption context, and
-// reused for messages with exactly the same ones.
+// the encrypted data keys and the full encryption context, and reused for
+// messages with exactly the same ones.
 //
 // Warning: caching trades isolation for speed. One exposed data key
 // exposes every message that shared it. A cache hit does not call the
