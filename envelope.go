@@ -360,7 +360,7 @@ func envelopeErr(op Op, err error) error {
 		err = fmt.Errorf("%w: %v", ErrInvalidCiphertext, err)
 	case errors.Is(err, esdk.ErrNoKey):
 		err = fmt.Errorf("%w: %v", ErrIncorrectKey, err)
-	case errors.Is(err, esdk.ErrNonCommitting), errors.Is(err, esdk.ErrUnsupportedStream):
+	case errors.Is(err, esdk.ErrNonCommitting), errors.Is(err, esdk.ErrUnsupportedStream), errors.Is(err, esdk.ErrFrameTooLong):
 		err = fmt.Errorf("%w: %v", ErrUnsupported, err)
 	}
 	return &Error{Op: op, Err: err}

@@ -243,7 +243,7 @@ func openBody(dst []byte, aead cipher.AEAD, h *format.MessageHeader, msg []byte,
 	fail := func(err error) ([]byte, int, error) { clear(buf[base:cap(buf)]); return nil, 0, err }
 	done := func(pt []byte) ([]byte, int, error) { return buf[:base+len(pt)], len(msg) - len(s), nil }
 	if h.FrameLength > MaxFrameLength {
-		return nil, 0, ErrMalformed
+		return nil, 0, ErrFrameTooLong
 	}
 	if !h.Framed {
 		var iv, ct []byte

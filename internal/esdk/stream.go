@@ -331,9 +331,13 @@ func (sw *Writer) Close() error {
 	return nil
 }
 
-// ErrUnsupportedStream: NewReader reads framed messages with frames of at
-// most MaxFrameLength; Open reads the rest.
-var ErrUnsupportedStream = errors.New("esdk: a non-framed message, or frames over 1 GiB, cannot be streamed; use Open")
+// ErrUnsupportedStream: NewReader reads framed messages only; Open reads
+// non-framed ones.
+var ErrUnsupportedStream = errors.New("esdk: a non-framed message cannot be streamed; use Open")
+
+// ErrFrameTooLong: frames over MaxFrameLength (1 GiB), which the format
+// allows up to 4 GiB, are read neither by Open nor by NewReader.
+var ErrFrameTooLong = errors.New("esdk: frames over 1 GiB are not supported")
 
 // MaxHeaderSize bounds the header a Reader reads.
 const MaxHeaderSize = 4 << 20
@@ -388,8 +392,11 @@ func NewReader(r io.Reader, unwrap Unwrapper, opt Options) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !h.Framed || h.FrameLength > MaxFrameLength {
+	switch {
+	case !h.Framed:
 		return nil, ErrUnsupportedStream
+	case h.FrameLength > MaxFrameLength:
+		return nil, ErrFrameTooLong
 	}
 	sr := &Reader{h: h, aead: aead}
 	sr.frames, sr.inflight = pipeline(int(h.FrameLength))
