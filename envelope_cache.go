@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -128,6 +129,7 @@ func (c *dataKeyCache) putSeal(key string, in esdk.SealInput, n int) {
 	}
 	in.Plaintext = nil
 	in.DataKey = bytes.Clone(in.DataKey)
+	in.Context = maps.Clone(in.Context) // the caller may change its map after Seal
 	c.seal[key] = &sealEntry{in: in, created: c.clock.Now(), messages: 1, bytes: uint64(n)}
 }
 

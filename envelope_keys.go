@@ -120,6 +120,7 @@ func (a ringAES) unwrap(ctx context.Context, r *KeyRing, edk format.EDK, full es
 		return dk, nil
 	}()
 	if err := c.end(err); err != nil {
+		clear(dk)
 		return nil, err
 	}
 	return dk, nil
@@ -172,6 +173,7 @@ func (a ringRSA) unwrap(ctx context.Context, r *KeyRing, edk format.EDK, _ esdk.
 		return dk, nil
 	}()
 	if err := c.end(err); err != nil {
+		clear(dk)
 		return nil, err
 	}
 	return dk, nil

@@ -633,6 +633,7 @@ func (r *KeyRing) build(ctx context.Context, rec *KeyRecord, prev *keyEntry) (*k
 	info := specs[rec.Spec]
 	e := &keyEntry{rec: rec, info: info, arn: r.KeyARN(rec.KeyID)}
 	e.providerInfo = []byte(e.arn)
+	e.providerInfo = e.providerInfo[:len(e.providerInfo):len(e.providerInfo)] // no append reaches a shared array
 	for _, v := range rec.Versions {
 		for len(e.vers) < int(v.Version) {
 			e.vers = append(e.vers, nil)

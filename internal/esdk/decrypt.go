@@ -93,6 +93,9 @@ func AppendOpen(dst, msg []byte, unwrap Unwrapper, opt Options) ([]byte, *format
 	if err != nil {
 		return nil, h, err
 	}
+	if out == nil {
+		out = []byte{} // an empty plaintext is not the nil of an error
+	}
 	if err := checkFooter(h, msg, bodyEnd); err != nil {
 		clear(out[len(dst):])
 		return nil, h, err

@@ -97,16 +97,19 @@ func AppendSeal(dst []byte, in SealInput) ([]byte, error) {
 	return appendFooter(out, in, out[msgStart:])
 }
 
-// grow returns b with room for n more bytes. A new array comes from make,
-// not from append's growth (slices.Grow): the runtime clears a large new
-// array in preemptible chunks, where append clears its new part in one
-// call that the garbage collector cannot interrupt, and which on a 1 MiB
-// message kept the collector spinning on the other core.
+// grow returns b with room for n more bytes, at least doubling its
+// capacity when it must move (so that a caller appending many messages to
+// one buffer copies each byte a few times, not once per message). A new
+// array comes from make, not from append's growth (slices.Grow): the
+// runtime clears a large new array in preemptible chunks, where append
+// clears its new part in one call that the garbage collector cannot
+// interrupt, and which on a 1 MiB message kept the collector spinning on
+// the other core.
 func grow(b []byte, n int) []byte {
 	if n <= cap(b)-len(b) {
 		return b
 	}
-	nb := make([]byte, len(b), len(b)+n)
+	nb := make([]byte, len(b), max(len(b)+n, 2*cap(b)))
 	copy(nb, b)
 	return nb
 }
@@ -135,9 +138,9 @@ func (f *sealFrames) seal(lo, hi int) error {
 func headerSize(in SealInput) int {
 	n := 1 + 2 + 32 + 2 + 2 + 1 + 4 + 32 + 16 // all but the context and the EDKs
 	switch {
-	case len(in.Context) == 0:
 	case in.RawContext != nil:
 		n += len(in.RawContext)
+	case len(in.Context) == 0:
 	default:
 		n += 2
 		for k, v := range in.Context {
@@ -165,9 +168,9 @@ func sealHeader(dst []byte, in SealInput, extra int) ([]byte, cipher.AEAD, []byt
 		Suite: s, MessageID: fixed[:32:32], Context: in.Context, EDKs: in.EDKs,
 		Framed: true, FrameLength: in.FrameLen, IV: fixed[32:44:44], Tag: fixed[44:],
 	}
-	if len(in.Context) > 0 {
-		h.RawContext = in.RawContext // an empty context is written as no bytes at all
-	}
+	// The header holds RawContext when it is set (only for a non-empty
+	// context): the bytes the recipients bound, whatever became of the map.
+	h.RawContext = in.RawContext
 	if _, err := io.ReadFull(in.Rand, h.MessageID); err != nil {
 		return nil, nil, nil, errors.New("esdk: reading random message ID failed")
 	}

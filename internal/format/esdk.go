@@ -222,7 +222,7 @@ func ParseMessageHeader(in []byte, lim HeaderLimits) (*MessageHeader, int, error
 // to find repeated keys; in the common, canonical case it waits for
 // ContextMap.
 func (h *MessageHeader) parseContext(aad cryptobyte.String) error {
-	h.RawContext, h.read, h.canonical = aad, true, true
+	h.RawContext, h.read, h.canonical = aad[:len(aad):len(aad)], true, true
 	if aad.Empty() {
 		return nil
 	}
